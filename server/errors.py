@@ -1,0 +1,64 @@
+"""Intercom's error shape, built in one place.
+
+Every 4xx/5xx answer of Trailmark is an *error list* (see ../shared/intercom-api.md §2):
+``{"type": "error.list", "request_id": "...", "errors": [{"code", "message", "field"?}]}``.
+Handlers raise :class:`ApiError`; the app's exception handler turns it into a response.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+
+class ApiError(Exception):
+    """A client-visible error: an HTTP status and one or more ``(code, message, field)`` items."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.errors: list[dict[str, Any]] = [_item(code, message, field)]
+        self.headers = headers or {}
+
+    def also(self, code: str, message: str, field: str | None = None) -> "ApiError":
+        self.errors.append(_item(code, message, field))
+        return self
+
+
+def _item(code: str, message: str, field: str | None) -> dict[str, Any]:
+    item: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        item["field"] = field
+    return item
+
+
+def error_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "error.list", "request_id": uuid.uuid4().hex, "errors": errors}
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    return JSONResponse(error_body(exc.errors), status_code=exc.status, headers=exc.headers)
+
+
+# Shorthands for the errors the API raises most often.
+def bad_request(message: str, field: str | None = None, code: str = "parameter_invalid") -> ApiError:
+    return ApiError(400, code, message, field)
+
+
+def missing(field: str, message: str | None = None) -> ApiError:
+    return ApiError(400, "parameter_not_found", message or f"{field} is required", field)
+
+
+def not_found(message: str = "Resource Not Found", field: str | None = None) -> ApiError:
+    return ApiError(404, "not_found", message, field)
+
+
+def unauthorized(message: str = "Access Token Invalid") -> ApiError:
+    return ApiError(401, "unauthorized", message)
+
+
+def unprocessable(message: str, field: str | None = None, code: str = "unprocessable_entity") -> ApiError:
+    return ApiError(422, code, message, field)

@@ -1,0 +1,127 @@
+"""Who is sending: signed visitor/session tokens, and identity verification of users.
+
+Tokens are itsdangerous ``TimestampSigner`` signatures over an id, keyed per workspace (the workspace's
+``signing_key``, stored in the database so every server process shares it). The signed form is
+``{id}.{timestamp}.{signature}``: the shim can read the id before the first dot (``getVisitorId``) but
+cannot forge one. Two kinds, with different salts so one can never stand in for the other:
+
+- the *device* token names the anonymous visitor id (cookie ``intercom-id-{app_id}``, 270 days);
+- the *session* token names the contact events attach to (cookie ``intercom-session-{app_id}``, 7 days).
+
+A token that is tampered with, expired, or signed by another workspace reads as ``None``: callers then
+start a fresh visitor and never attach anything to the forged identity.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from itsdangerous import BadSignature, TimestampSigner
+
+DEVICE_MAX_AGE = 270 * 24 * 3600  # Intercom's intercom-id cookie lives 9 months
+SESSION_MAX_AGE = 7 * 24 * 3600  # Intercom's intercom-session cookie lives one week
+
+# Ids that sites send by mistake when their user object is empty; never accepted as a user's identity.
+GENERIC_USER_IDS = frozenset({
+    "", "anonymous", "null", "undefined", "none", "nil", "0", "-1", "[object object]", "nan",
+    "false", "true", "user", "guest", "unknown", "test",
+})
+
+
+def _signer(key: str, kind: str) -> TimestampSigner:
+    return TimestampSigner(key, salt=f"trailmark.{kind}", sep=".")
+
+
+def sign_token(key: str, kind: str, value: str) -> str:
+    return _signer(key, kind).sign(value).decode()
+
+
+def read_token(key: str, kind: str, token: Any, max_age: int) -> str | None:
+    """The id a token names, or None when it is missing, malformed, forged, foreign or expired."""
+    if not isinstance(token, str) or not token or len(token) > 512:
+        return None
+    try:
+        return _signer(key, kind).unsign(token, max_age=max_age).decode()
+    except (BadSignature, UnicodeDecodeError, ValueError):
+        return None
+
+
+def sign_device(key: str, visitor_id: str) -> str:
+    return sign_token(key, "device", visitor_id)
+
+
+def read_device(key: str, token: Any) -> str | None:
+    return read_token(key, "device", token, DEVICE_MAX_AGE)
+
+
+def sign_session(key: str, contact_id: str) -> str:
+    return sign_token(key, "session", contact_id)
+
+
+def read_session(key: str, token: Any) -> str | None:
+    return read_token(key, "session", token, SESSION_MAX_AGE)
+
+
+def is_generic_user_id(user_id: str) -> bool:
+    return user_id.strip().lower() in GENERIC_USER_IDS
+
+
+def user_hash(secret: str, identity: str) -> str:
+    """Intercom's ``user_hash``: hex HMAC-SHA256 of the user_id (or of the email when no user_id)."""
+    return hmac.new(secret.encode(), identity.encode(), hashlib.sha256).hexdigest()
+
+
+def verify_user_hash(secrets: list[str], identity: str, given: Any) -> bool:
+    """Constant-time check against every currently valid secret (rotation keeps the old one a while)."""
+    if not isinstance(given, str) or not given:
+        return False
+    given_bytes = given.strip().lower().encode()
+    ok = False
+    for secret in secrets:
+        ok |= hmac.compare_digest(user_hash(secret, identity).encode(), given_bytes)
+    return ok
+
+
+def _b64decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def verify_jwt(secrets: list[str], token: Any, now: float | None = None) -> dict[str, Any] | None:
+    """Claims of an HS256 ``intercom_user_jwt`` signed by one of ``secrets``, or None.
+
+    ``user_id`` is mandatory; ``exp`` (and ``nbf``) are honoured when present.
+    """
+    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 8192:
+        return None
+    head_b64, body_b64, sig_b64 = token.split(".")
+    try:
+        header = json.loads(_b64decode(head_b64))
+        claims = json.loads(_b64decode(body_b64))
+        signature = _b64decode(sig_b64)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
+        return None
+    signing_input = f"{head_b64}.{body_b64}".encode()
+    ok = False
+    for secret in secrets:
+        expected = hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
+        ok |= hmac.compare_digest(expected, signature)
+    if not ok:
+        return None
+    now = time.time() if now is None else now
+    exp, nbf = claims.get("exp"), claims.get("nbf")
+    if exp is not None and (not isinstance(exp, (int, float)) or now >= exp):
+        return None
+    if nbf is not None and (not isinstance(nbf, (int, float)) or now < nbf):
+        return None
+    user_id = claims.get("user_id")
+    if not isinstance(user_id, (str, int)) or isinstance(user_id, bool) or not str(user_id).strip():
+        return None
+    claims["user_id"] = str(user_id)
+    return claims

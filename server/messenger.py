@@ -1,0 +1,214 @@
+"""The browser-facing endpoints: the shim itself, ``ping`` (boot/update), and ``events``.
+
+Protocol: docs/protocol.md. Identity rules: server/identity.py. Ingest steps: server/ingest.py.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from . import identity
+from .errors import ApiError, bad_request, not_found
+from .ingest import parse_body, validate_browser_batch
+from .origins import check_origin
+from .snippet import served_shim
+from .store import SQLStore
+from .store.models import AppendRequest, Contact, Workspace
+
+# Settings keys that configure the Messenger itself; everything else in boot/update is about the person.
+MESSENGER_KEYS = frozenset({
+    "app_id", "api_base", "alignment", "custom_launcher_selector", "hide_default_launcher",
+    "horizontal_padding", "vertical_padding", "session_duration", "action_color", "background_color",
+    "installation_type", "page_title", "hide_notifications", "link_color", "z_index", "theme_mode",
+    "messenger_style_id", "region", "widgetUrl", "auth_tokens", "last_request_at",
+})
+IDENTITY_KEYS = frozenset({"user_id", "email", "user_hash", "intercom_user_jwt", "name", "phone",
+                           "created_at"})
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTE_LENGTH = 255
+
+
+def store_of(request: Request) -> SQLStore:
+    store: SQLStore = request.app.state.store
+    return store
+
+
+async def workspace_for(request: Request, data: dict[str, Any]) -> tuple[Workspace, dict[str, str]]:
+    app_id = data.get("app_id")
+    if not isinstance(app_id, str) or not app_id:
+        raise ApiError(400, "parameter_not_found", "app_id is required", "app_id")
+    ws = await store_of(request).workspace_by_app_id(app_id)
+    if ws is None:
+        raise not_found("Unknown app_id", "app_id")
+    return ws, check_origin(request, ws)
+
+
+async def widget(request: Request) -> Response:
+    """``GET /widget/{app_id}``: the shim, as Intercom's loader expects to find it."""
+    app_id = request.path_params["app_id"]
+    if await store_of(request).workspace_by_app_id(app_id) is None:
+        return Response("/* Trailmark: unknown app_id */\n", status_code=404, media_type="text/javascript")
+    return Response(served_shim(), media_type="text/javascript",
+                    headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})
+
+
+async def preflight(request: Request) -> Response:
+    """CORS preflight, for clients that send ``application/json`` instead of the shim's ``text/plain``."""
+    origin = request.headers.get("origin")
+    headers = {"Access-Control-Allow-Origin": origin or "*", "Vary": "Origin",
+               "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+               "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "86400"}
+    return Response(status_code=204, headers=headers)
+
+
+def split_settings(user: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Custom attributes from boot/update settings: flat values only, bounded; warnings for the rest."""
+    attrs: dict[str, Any] = {}
+    warnings: list[str] = []
+    for key, value in user.items():
+        if key in MESSENGER_KEYS or key in IDENTITY_KEYS or key.startswith("utm_") or key in (
+                "company", "companies", "avatar", "language_override", "unsubscribed_from_emails"):
+            continue
+        if len(attrs) >= MAX_ATTRIBUTES:
+            warnings.append(f"attribute '{key}' dropped: more than {MAX_ATTRIBUTES} custom attributes")
+        elif value is None or isinstance(value, (bool, int, float)):
+            attrs[key[:MAX_ATTRIBUTE_LENGTH]] = value
+        elif isinstance(value, str):
+            attrs[key[:MAX_ATTRIBUTE_LENGTH]] = value[:MAX_ATTRIBUTE_LENGTH]
+        else:
+            warnings.append(f"attribute '{key}' dropped: custom attributes must be strings, numbers, "
+                            "booleans or null")
+    return attrs, warnings
+
+
+def verify_identity(ws: Workspace, user: dict[str, Any]) -> tuple[str | None, str | None, str]:
+    """``(user_id, email, proof)`` for the identity the boot settings claim, after verification.
+
+    Proof is ``jwt``, ``user_hash`` or ``none``. When the workspace enforces verification an unverified
+    identity is refused (401) and nothing is attached to it.
+    """
+    now = int(time.time())
+    secrets = ws.identity_secrets(now)
+    jwt = user.get("intercom_user_jwt")
+    if jwt is not None:
+        claims = identity.verify_jwt(secrets, jwt, now)
+        if claims is None:
+            raise ApiError(401, "identity_verification_failed",
+                           "intercom_user_jwt is invalid, expired, or lacks a user_id claim", "intercom_user_jwt")
+        email = claims.get("email") if isinstance(claims.get("email"), str) else _text(user.get("email"))
+        return claims["user_id"], email, "jwt"
+    user_id, email = _text(user.get("user_id")), _text(user.get("email"))
+    if user_id is None and email is None:
+        return None, None, "none"
+    if user.get("user_hash") is not None:
+        if identity.verify_user_hash(secrets, user_id if user_id is not None else email or "", user.get("user_hash")):
+            return user_id, email, "user_hash"
+        raise ApiError(401, "identity_verification_failed", "user_hash does not match", "user_hash")
+    if ws.enforce_identity_verification:
+        raise ApiError(401, "identity_verification_failed",
+                       "This workspace requires identity verification: send user_hash or intercom_user_jwt",
+                       "user_hash")
+    return user_id, email, "none"
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        value = str(int(value)) if float(value).is_integer() else str(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()[:255]
+
+
+async def current_identity(store: SQLStore, ws: Workspace, data: dict[str, Any]) -> tuple[str, Contact]:
+    """``(visitor_id, contact)`` named by the request's tokens; a fresh visitor when they name nobody.
+
+    A forged, expired or foreign token reads as absent, so it never attaches anything to anyone.
+    """
+    vid = identity.read_device(ws.signing_key, data.get("device"))
+    # The device's visitor, or the lead/user it became or was merged into.
+    holder = await store.find_contact(ws, visitor_id=vid) if vid is not None else None
+    if holder is None or vid is None:
+        holder = await store.create_visitor(ws)
+        vid = holder.visitor_id
+        assert vid is not None
+    current = holder
+    cid = identity.read_session(ws.signing_key, data.get("session"))
+    if cid is not None:
+        session_contact = await store.resolve_contact(ws, cid)
+        if session_contact is not None:
+            current = session_contact
+    return vid, current
+
+
+async def ping(request: Request) -> Response:
+    """Boot/update: resolve who this browser is, identify users, record attributes; hand back tokens."""
+    store = store_of(request)
+    data = await parse_body(request)
+    ws, cors = await workspace_for(request, data)
+    user = data.get("user") or {}
+    if not isinstance(user, dict):
+        raise bad_request("user must be a JSON object", "user")
+    warnings: list[str] = []
+    try:
+        user_id, email, proof = verify_identity(ws, user)
+    except ApiError as exc:
+        exc.headers.update(cors)
+        raise
+    if user_id is not None and identity.is_generic_user_id(user_id):
+        warnings.append(f"user_id '{user_id}' looks like a placeholder and was ignored")
+        user_id = None
+        if email is None:
+            proof = "none"
+    visitor_id, current = await current_identity(store, ws, data)
+    if user_id is not None or (email is not None and proof != "none"):
+        current = await store.identify_user(ws, current.id, user_id=user_id, email=email, reason="boot",
+                                            proof=proof, name=_text(user.get("name")))
+    elif email is not None and proof == "none" and current.role != "user":
+        # An unverified email from an anonymous visitor (e.g. update({email})) is first contact: a lead.
+        current = await store.convert_to_lead(ws, current.id, email=email, name=_text(user.get("name")),
+                                              reason="email supplied in the browser", proof="none")
+    attrs, attr_warnings = split_settings(user)
+    warnings += attr_warnings
+    await store.touch_contact(ws, current.id, attrs, name=_text(user.get("name")))
+    return JSONResponse({
+        "type": "ping",
+        "device": identity.sign_device(ws.signing_key, visitor_id),
+        "session": identity.sign_session(ws.signing_key, current.id),
+        "visitor_id": visitor_id,
+        "contact": {"id": current.id, "role": current.role},
+        "warnings": warnings,
+    }, headers=cors)
+
+
+async def events(request: Request) -> Response:
+    """A batch of the shim's events, all for the contact the session token names."""
+    store = store_of(request)
+    data = await parse_body(request)
+    ws, cors = await workspace_for(request, data)
+    try:
+        contact_id = identity.read_session(ws.signing_key, data.get("session"))
+        if contact_id is None:
+            raise ApiError(401, "invalid_identity",
+                           "The session token is missing, forged, expired or from another workspace; ping again",
+                           "session")
+        batch = validate_browser_batch(data, strict=ws.strict_metadata)
+        results = await store.append_events(AppendRequest(ws.id, contact_id, "js", batch))
+    except ApiError as exc:
+        exc.headers.update(cors)
+        raise
+    raw_events = data["events"]
+    body = []
+    for raw, event, result in zip(raw_events, batch, results):
+        item: dict[str, Any] = {"id": raw["id"], "status": result.status}
+        if result.reason:
+            item["reason"] = result.reason
+        if event.dropped:
+            item["dropped_metadata"] = event.dropped
+        body.append(item)
+    return JSONResponse({"type": "event.batch", "results": body}, headers=cors)

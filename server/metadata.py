@@ -1,0 +1,200 @@
+"""The product document's rules for event names and event metadata.
+
+Source: ../shared/seed/intercom-event-tracking.md, "Event Metadata" (requirements, not suggestions):
+up to twenty pieces of metadata; string (≤ 255 chars), number, date, link, rich link, image, Stripe id,
+monetary amount; key names case-insensitive and free of ``.``, ``$``, ``~`!@#%^&*'{}|\\"`` and NUL;
+dashes are not displayed. The type of every kept value is decided here, once, and stored beside it, so
+every reader (REST, admin timeline) renders it without guessing.
+
+A metadata entry that breaks a rule is *dropped* with a reason; the event itself is kept
+(Intercom ignores the extra keys). Callers decide whether drops are reported or fatal (strict mode).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+MAX_METADATA_KEYS = 20  # seed doc: "up to twenty pieces of metadata"
+MAX_STRING_LENGTH = 255  # seed doc: "A plain string up to 255 characters long"
+MAX_URL_LENGTH = 2048  # our choice: links are not plain strings; browsers cope with 2 KB URLs everywhere
+MAX_KEY_LENGTH = 255  # our choice, so a key always fits an index and a table cell
+MAX_EVENT_NAME_LENGTH = 255  # Intercom publishes no limit; 255 is the API notes' suggestion
+MAX_NUMBER = 2**53  # beyond this a JavaScript reader loses precision
+# Dates are unix *seconds*; anything past year 9999 is almost surely milliseconds.
+MAX_DATE = 253402300799
+MIN_DATE = -62135596800
+
+FORBIDDEN_KEY_CHARS = set(".$~`!@#%^&*'{}|\\\"\x00")
+DATE_KEY_SUFFIXES = ("_date", "_at")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".avif", ".bmp", ".ico")
+# Stripe object ids the seed names: invoices, customers, charges.
+STRIPE_ID = re.compile(r"^(in|cus|ch)_[A-Za-z0-9]{8,64}$")
+CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+# The metadata types, as stored beside each value.
+STRING, NUMBER, DATE, LINK, RICH_LINK, IMAGE, STRIPE, MONEY = (
+    "string", "number", "date", "link", "rich_link", "image", "stripe", "money")
+
+
+@dataclass(frozen=True)
+class Drop:
+    """One metadata entry that was not kept, and why."""
+
+    key: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"key": self.key, "reason": self.reason}
+
+
+@dataclass
+class CleanMetadata:
+    """Kept values (JSON as Intercom returns them), their types, and what was dropped."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+    dropped: list[Drop] = field(default_factory=list)
+
+
+class InvalidEventName(ValueError):
+    pass
+
+
+def normalize_event_name(raw: Any) -> str:
+    """Trim, lower-case, and replace ``.``/``$`` by ``-`` (Intercom's v1 event model)."""
+    if not isinstance(raw, str):
+        raise InvalidEventName("event_name must be a string")
+    name = raw.strip().lower().replace(".", "-").replace("$", "-")
+    if not name:
+        raise InvalidEventName("event_name must not be empty")
+    if len(name) > MAX_EVENT_NAME_LENGTH:
+        raise InvalidEventName(f"event_name is longer than {MAX_EVENT_NAME_LENGTH} characters")
+    if CONTROL_CHARS.search(name):
+        raise InvalidEventName("event_name must not contain control characters")
+    return name
+
+
+def display_name(name: str) -> str:
+    """How a key or event name is shown: dashes are not displayed ('invited-friend' → 'Invited friend')."""
+    text = " ".join(name.replace("-", " ").split())
+    return text[:1].upper() + text[1:]
+
+
+def check_key(raw: Any) -> str:
+    """Return the stored form of a key (case-insensitive → lower case) or raise ValueError."""
+    if not isinstance(raw, str):
+        raise ValueError("key must be a string")
+    key = raw.strip().lower()
+    if not key:
+        raise ValueError("key must not be empty")
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValueError(f"key is longer than {MAX_KEY_LENGTH} characters")
+    bad = sorted({c for c in key if c in FORBIDDEN_KEY_CHARS})
+    if bad:
+        shown = " ".join("NUL" if c == "\x00" else c for c in bad)
+        raise ValueError(f"key contains characters that are not allowed: {shown}")
+    return key
+
+
+def is_http_url(value: str) -> bool:
+    if len(value) > MAX_URL_LENGTH or CONTROL_CHARS.search(value) or " " in value:
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def classify_value(key: str, value: Any) -> tuple[str, Any]:
+    """Decide the type of one metadata value; return ``(type, stored value)`` or raise ValueError."""
+    if value is None:
+        raise ValueError("null values are not stored")
+    if isinstance(value, bool):
+        raise ValueError("booleans are not a supported metadata type (send a string such as \"yes\")")
+    if isinstance(value, (int, float)):
+        return _classify_number(key, value)
+    if isinstance(value, str):
+        return _classify_string(value)
+    if isinstance(value, dict):
+        return _classify_object(value)
+    if isinstance(value, list):
+        raise ValueError("lists are not supported (metadata is flat)")
+    raise ValueError("unsupported value type")
+
+
+def _classify_number(key: str, value: int | float) -> tuple[str, Any]:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("number must be finite")
+    if abs(value) > MAX_NUMBER:
+        raise ValueError("number is too large (beyond ±2^53)")
+    if key.endswith(DATE_KEY_SUFFIXES):
+        if value > MAX_DATE or value < MIN_DATE:
+            raise ValueError("dates are unix timestamps in seconds; this looks like milliseconds")
+        return DATE, int(value)
+    return NUMBER, value
+
+
+def _classify_string(value: str) -> tuple[str, Any]:
+    if value.startswith(("http://", "https://")) and is_http_url(value):
+        path = urlsplit(value).path.lower()
+        return (IMAGE if path.endswith(IMAGE_EXTENSIONS) else LINK), value
+    if len(value) > MAX_STRING_LENGTH:
+        raise ValueError(f"string is longer than {MAX_STRING_LENGTH} characters")
+    if STRIPE_ID.match(value):
+        return STRIPE, value
+    return STRING, value
+
+
+def _classify_object(value: dict[str, Any]) -> tuple[str, Any]:
+    keys = set(value)
+    if keys == {"url", "value"}:
+        url, title = value["url"], value["value"]
+        if not isinstance(url, str) or not is_http_url(url):
+            raise ValueError("rich link url must be an http or https URL")
+        if not isinstance(title, str) or not title.strip() or len(title) > MAX_STRING_LENGTH:
+            raise ValueError(f"rich link value must be a non-empty string of at most {MAX_STRING_LENGTH} characters")
+        return RICH_LINK, {"url": url, "value": title}
+    if keys == {"amount", "currency"}:
+        amount, currency = value["amount"], value["currency"]
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0 or amount > MAX_NUMBER:
+            raise ValueError("monetary amount must be a non-negative integer number of cents")
+        if not isinstance(currency, str) or not CURRENCY.match(currency):
+            raise ValueError("monetary currency must be a three-letter ISO 4217 code")
+        return MONEY, {"amount": amount, "currency": currency.lower()}
+    raise ValueError("nested objects are not supported, except {url, value} rich links "
+                     "and {amount, currency} monetary amounts")
+
+
+def validate_metadata(raw: Any) -> CleanMetadata:
+    """Apply every metadata rule, in the order the keys were sent.
+
+    ``raw`` must already be a dict (the request parser refuses other top-level types).
+    """
+    clean = CleanMetadata()
+    for raw_key, value in raw.items():
+        shown = raw_key if isinstance(raw_key, str) else repr(raw_key)
+        try:
+            key = check_key(raw_key)
+        except ValueError as exc:
+            clean.dropped.append(Drop(shown, str(exc)))
+            continue
+        if key in clean.values:
+            clean.dropped.append(Drop(shown, "duplicate key (key names are case-insensitive)"))
+            continue
+        if len(clean.values) >= MAX_METADATA_KEYS:
+            clean.dropped.append(Drop(shown, f"more than {MAX_METADATA_KEYS} metadata keys"))
+            continue
+        try:
+            kind, stored = classify_value(key, value)
+        except ValueError as exc:
+            clean.dropped.append(Drop(shown, str(exc)))
+            continue
+        clean.values[key] = stored
+        clean.types[key] = kind
+    return clean

@@ -1,0 +1,147 @@
+"""REST data events, in Intercom's shapes: ``POST /events`` and ``GET /events`` (list and summary)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .errors import ApiError, bad_request, not_found
+from .ingest import parse_body, read_created_at, validate_event
+from .rest_auth import rest_workspace
+from .store import SQLStore
+from .store.models import AppendRequest, Contact, StoredEvent, Workspace
+
+LIST_WINDOW_DAYS = 90  # Intercom: only events less than 90 days old can be listed
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 250
+
+
+def _identifier(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise bad_request(f"{field} must be a string", field)
+    text = str(value).strip()
+    if not text:
+        raise bad_request(f"{field} must not be empty", field)
+    return text
+
+
+async def find_rest_contact(store: SQLStore, ws: Workspace, *, contact_id: str | None, user_id: str | None,
+                            email: str | None) -> Contact:
+    """The contact a REST call names by ``id``, ``user_id`` (a user's external id, or a visitor's
+    user_id) or ``email``; 404 "User Not Found" otherwise: events never create contacts."""
+    contact = None
+    if contact_id is not None:
+        contact = await store.find_contact(ws, contact_id=contact_id)
+    elif user_id is not None:
+        contact = (await store.find_contact(ws, user_id=user_id)
+                   or await store.find_contact(ws, visitor_id=user_id))
+    elif email is not None:
+        contact = await store.find_contact(ws, email=email)
+    if contact is None:
+        raise not_found("User Not Found")
+    return contact
+
+
+async def create_event(request: Request) -> Response:
+    """``POST /events`` → 202, empty body. Dropped metadata is reported in ``X-Trailmark-Dropped-Metadata``
+    (JSON), so clients that expect Intercom's empty 202 keep working."""
+    store: SQLStore = request.app.state.store
+    ws = await rest_workspace(request)
+    data = await parse_body(request)
+    ids = {f: _identifier(data.get(f), f) for f in ("id", "user_id", "email")}
+    if not any(ids.values()):
+        raise ApiError(400, "parameter_not_found", "one of id, user_id or email is required", "user_id")
+    now = int(time.time())
+    created_at = read_created_at(data.get("created_at"), now)
+    # Validate everything before looking the contact up, so a bad request never touches the store.
+    event = validate_event({**data, "created_at": created_at}, strict=ws.strict_metadata, now=now,
+                           dedupe_key="")
+    contact = await find_rest_contact(store, ws, contact_id=ids["id"], user_id=ids["user_id"],
+                                      email=ids["email"])
+    # Intercom's dedupe key: (workspace, contact, event name, created_at).
+    event = type(event)(**{**event.__dict__,
+                           "dedupe_key": f"r:{contact.id}:{event.event_name}:{event.created_at}"})
+    [result] = await store.append_events(AppendRequest(ws.id, contact.id, "rest", [event]))
+    headers = {"X-Trailmark-Event-Status": result.status}
+    if event.dropped:
+        headers["X-Trailmark-Dropped-Metadata"] = json.dumps(event.dropped)
+    return Response(status_code=202, headers=headers)
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _query(request: Request, name: str) -> str | None:
+    """A query parameter, also under the ``filter[name]`` alias the Python SDK's newer client sends."""
+    value = request.query_params.get(name)
+    if value is None:
+        value = request.query_params.get(f"filter[{name}]")
+    return value
+
+
+def _int_param(request: Request, name: str, default: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer", name) from None
+
+
+def event_json(event: StoredEvent, contact: Contact) -> dict[str, Any]:
+    return {"type": "event", "id": str(event.id), "event_name": event.event_name,
+            "created_at": event.created_at, "user_id": contact.external_id or contact.visitor_id,
+            "intercom_user_id": contact.id, "email": contact.email, "metadata": event.metadata}
+
+
+async def list_events(request: Request) -> Response:
+    """``GET /events?type=user&(user_id|email|intercom_user_id)=…[&summary=true][&per_page][&before|since]``"""
+    store: SQLStore = request.app.state.store
+    ws = await rest_workspace(request)
+    if _query(request, "type") != "user":
+        raise ApiError(400, "parameter_invalid", "type must be 'user'", "type")
+    contact = await find_rest_contact(store, ws, contact_id=_query(request, "intercom_user_id"),
+                                      user_id=_query(request, "user_id"), email=_query(request, "email"))
+    if (request.query_params.get("summary") or "").lower() == "true":
+        summary = await store.event_summary(ws, contact)
+        return JSONResponse({
+            "type": "event.summary", "email": contact.email, "intercom_user_id": contact.id,
+            "user_id": contact.external_id or contact.visitor_id,
+            "events": [{"name": s["name"], "first": _iso(s["first"]), "last": _iso(s["last"]),
+                        "count": s["count"], "description": s["description"]} for s in summary]})
+    per_page = _int_param(request, "per_page", DEFAULT_PER_PAGE)
+    assert per_page is not None
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise bad_request(f"per_page must be between 1 and {MAX_PER_PAGE}", "per_page")
+    before_ms, before_id = _int_param(request, "before"), _int_param(request, "before_id")
+    since_ms = _int_param(request, "since")
+    before = None
+    if before_ms is not None:
+        # Intercom pages with epoch milliseconds; our own next links add the event id to break ties.
+        before = (before_ms // 1000, before_id) if before_id is not None else (-(-before_ms // 1000), 0)
+    window = int(time.time()) - LIST_WINDOW_DAYS * 86400
+    newer_than = None if since_ms is None else -(-since_ms // 1000) - 1
+    events = await store.events_for(ws, contact, limit=per_page + 1, before=before, since=window,
+                                    newer_than=newer_than)
+    page, more = events[:per_page], len(events) > per_page
+    base = str(request.base_url).rstrip("/") + request.url.path
+    ident = {k: v for k in ("intercom_user_id", "user_id", "email") if (v := _query(request, k))}
+    pages: dict[str, str] = {}
+    if more and page:
+        last = page[-1]
+        pages["next"] = base + "?" + urlencode({"type": "user", **ident, "per_page": per_page,
+                                                "before": last.created_at * 1000, "before_id": last.id})
+    newest = page[0].created_at if page else (newer_than if newer_than is not None else int(time.time()))
+    pages["since"] = base + "?" + urlencode({"type": "user", **ident, "since": newest * 1000 + 1})
+    return JSONResponse({"type": "event.list", "events": [event_json(e, contact) for e in page],
+                         "pages": pages})

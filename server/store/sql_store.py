@@ -1,0 +1,669 @@
+"""The store: every read and write Trailmark makes, named for the product.
+
+One implementation serves both backends: the SQL here is portable between SQLite and PostgreSQL and
+runs through a :class:`~server.store.db.Database` (aiosqlite or asyncpg).
+
+Identity and history (the O(1) merge): an event row keeps, forever, the contact that tracked it and the
+role that contact had then (``visitor``, ``lead``, ``user``). Converting or merging never copies or
+rewrites event rows. A conversion changes the contact's role in place and sets ``visitor_floor`` (contact
+time − 90 days); a merge points the merged contact at the survivor (``merged_into``) and records a row in
+``merges``. A contact's history is the union of its own events and those of the contacts merged into it,
+where visitor-phase events older than each source's ``visitor_floor`` stay hidden. So a conversion costs
+the same for 10 events as for 100,000, and undoing a merge only clears a pointer.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ApiError
+from .db import Conn, Database
+from .models import (
+    LEAD, USER, VISITOR, AppendRequest, Contact, EventName, EventResult, Merge, StoredEvent, Workspace,
+)
+
+MAX_ACTIVE_EVENT_NAMES = 120  # Intercom: "Cannot have more than 120 active event names"
+DAY = 86400
+_INSERT_CHUNK = 400  # rows per multi-row INSERT (11 parameters each; SQLite allows 32,766)
+
+_EVENT_COLUMNS = ("e.id, e.contact_id, e.created_at, e.role, e.source, e.metadata, e.metadata_types, "
+                  "n.name")
+
+
+def now_s() -> int:
+    return int(time.time())
+
+
+def new_contact_id() -> str:
+    return secrets.token_hex(12)  # 24 hex characters, the shape of Intercom's contact ids
+
+
+def placeholders(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A contact whose events make up part of another contact's history."""
+
+    contact_id: str
+    visitor_floor: int | None
+
+
+class SQLStore:
+    """Trailmark's storage, over either database backend."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._workspace_cache: dict[str, tuple[float, Workspace | None]] = {}
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # ---------------------------------------------------------------- workspaces
+    async def create_workspace(self, name: str, allowed_origins: Sequence[str] = (),
+                               app_id: str | None = None) -> Workspace:
+        app_id = app_id or secrets.token_hex(4)
+        created = now_s()
+
+        async def job(conn: Conn) -> None:
+            await conn.execute(
+                "INSERT INTO workspaces (app_id, name, access_token, signing_key, identity_secret, "
+                "allowed_origins, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (app_id, name, "tm_" + secrets.token_urlsafe(32), secrets.token_urlsafe(32),
+                 secrets.token_urlsafe(32), json.dumps(list(allowed_origins)), created))
+
+        await self.db.write(job)
+        ws = await self.workspace_by_app_id(app_id, cached=False)
+        assert ws is not None
+        return ws
+
+    async def list_workspaces(self) -> list[Workspace]:
+        async with self.db.read() as conn:
+            rows = await conn.fetch_all("SELECT * FROM workspaces ORDER BY id")
+        return [Workspace.from_row(r) for r in rows]
+
+    async def workspace_by_app_id(self, app_id: str, cached: bool = True) -> Workspace | None:
+        """Workspaces are read on every request: keep them 5 s in memory (other processes' edits
+        show up within that time)."""
+        hit = self._workspace_cache.get(app_id)
+        if cached and hit and hit[0] > time.monotonic():
+            return hit[1]
+        async with self.db.read() as conn:
+            row = await conn.fetch_one("SELECT * FROM workspaces WHERE app_id = ?", (app_id,))
+        ws = Workspace.from_row(row) if row else None
+        if len(self._workspace_cache) > 10_000:
+            self._workspace_cache.clear()
+        self._workspace_cache[app_id] = (time.monotonic() + 5.0, ws)
+        return ws
+
+    async def workspace_by_token(self, token: str) -> Workspace | None:
+        async with self.db.read() as conn:
+            row = await conn.fetch_one("SELECT * FROM workspaces WHERE access_token = ?", (token,))
+        return Workspace.from_row(row) if row else None
+
+    async def update_workspace(self, workspace_id: int, **fields: Any) -> None:
+        allowed = {"name", "allowed_origins", "enforce_identity_verification", "strict_metadata",
+                   "retention_days", "identity_secret", "previous_identity_secret",
+                   "previous_secret_expires_at"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown workspace fields: {sorted(unknown)}")
+        values = [json.dumps(list(v)) if k == "allowed_origins" else
+                  int(v) if isinstance(v, bool) else v for k, v in fields.items()]
+
+        async def job(conn: Conn) -> None:
+            sets = ", ".join(f"{k} = ?" for k in fields)
+            await conn.execute(f"UPDATE workspaces SET {sets} WHERE id = ?", (*values, workspace_id))
+
+        await self.db.write(job)
+        self._workspace_cache.clear()
+
+    async def rotate_identity_secret(self, workspace: Workspace, grace_seconds: int = 7 * DAY) -> str:
+        """A new identity-verification secret; the old one keeps verifying for ``grace_seconds``."""
+        secret = secrets.token_urlsafe(32)
+        await self.update_workspace(workspace.id, identity_secret=secret,
+                                    previous_identity_secret=workspace.identity_secret,
+                                    previous_secret_expires_at=now_s() + grace_seconds)
+        return secret
+
+    # ---------------------------------------------------------------- contacts
+    async def create_visitor(self, workspace: Workspace, attributes: dict[str, Any] | None = None) -> Contact:
+        import uuid
+
+        contact_id, visitor_id, t = new_contact_id(), str(uuid.uuid4()), now_s()
+
+        async def job(conn: Conn) -> None:
+            await conn.execute(
+                "INSERT INTO contacts (id, workspace_id, role, visitor_id, custom_attributes, created_at, "
+                "updated_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (contact_id, workspace.id, VISITOR, visitor_id, json.dumps(attributes or {}), t, t, t))
+
+        await self.db.write(job)
+        contact = await self.get_contact(workspace, contact_id)
+        assert contact is not None
+        return contact
+
+    async def create_contact(self, workspace: Workspace, role: str, *, external_id: str | None = None,
+                             email: str | None = None, name: str | None = None,
+                             attributes: dict[str, Any] | None = None) -> Contact:
+        contact_id, t = new_contact_id(), now_s()
+
+        async def job(conn: Conn) -> None:
+            await conn.execute(
+                "INSERT INTO contacts (id, workspace_id, role, external_id, email, name, custom_attributes, "
+                "created_at, updated_at, contacted_at, signed_up_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (contact_id, workspace.id, role, external_id, email, name, json.dumps(attributes or {}),
+                 t, t, t, t if role == USER else None))
+
+        await self.db.write(job)
+        contact = await self.get_contact(workspace, contact_id)
+        assert contact is not None
+        return contact
+
+    async def get_contact(self, workspace: Workspace, contact_id: str) -> Contact | None:
+        async with self.db.read() as conn:
+            row = await conn.fetch_one("SELECT * FROM contacts WHERE workspace_id = ? AND id = ?",
+                                       (workspace.id, contact_id))
+        return Contact.from_row(row) if row else None
+
+    async def resolve_contact(self, workspace: Workspace, contact_id: str) -> Contact | None:
+        """The contact that now holds ``contact_id``'s history (itself, or the one it was merged into)."""
+        contact = await self.get_contact(workspace, contact_id)
+        if contact and contact.merged_into:
+            return await self.get_contact(workspace, contact.merged_into)
+        return contact
+
+    async def find_contact(self, workspace: Workspace, *, user_id: str | None = None,
+                           email: str | None = None, contact_id: str | None = None,
+                           visitor_id: str | None = None) -> Contact | None:
+        """Look a live (not merged-away) contact up by one identifier."""
+        if contact_id is not None:
+            return await self.resolve_contact(workspace, contact_id)
+        if visitor_id is not None:
+            where, arg = "visitor_id = ?", visitor_id
+        elif user_id is not None:
+            where, arg = "external_id = ? AND role = 'user'", user_id
+        elif email is not None:
+            where, arg = "lower(email) = lower(?) AND role = 'user'", email
+        else:
+            return None
+        async with self.db.read() as conn:
+            row = await conn.fetch_one(
+                f"SELECT * FROM contacts WHERE workspace_id = ? AND {where} ORDER BY created_at LIMIT 1",
+                (workspace.id, arg))
+        if row is None:
+            return None
+        contact = Contact.from_row(row)
+        return await self.resolve_contact(workspace, contact.id) if contact.merged_into else contact
+
+    async def touch_contact(self, workspace: Workspace, contact_id: str,
+                            attributes: dict[str, Any] | None = None, name: str | None = None) -> None:
+        """Record "last seen" and merge custom attributes (from boot/update pings)."""
+        t = now_s()
+
+        async def job(conn: Conn) -> None:
+            row = await conn.fetch_one("SELECT custom_attributes FROM contacts WHERE id = ? AND workspace_id = ?",
+                                       (contact_id, workspace.id))
+            if row is None:
+                return
+            attrs = json.loads(row["custom_attributes"] or "{}")
+            attrs.update(attributes or {})
+            await conn.execute(
+                "UPDATE contacts SET last_seen_at = ?, updated_at = ?, custom_attributes = ?, "
+                "name = COALESCE(?, name) WHERE id = ?",
+                (t, t, json.dumps(attrs), name, contact_id))
+
+        await self.db.write(job)
+
+    # ---------------------------------------------------------------- lifecycle
+    async def convert_to_lead(self, workspace: Workspace, contact_id: str, *, email: str | None = None,
+                              message: str | None = None, name: str | None = None,
+                              reason: str, proof: str) -> Contact:
+        """First contact: a visitor becomes a lead in place. Idempotent: a lead or user stays what it is
+        (its email/message are filled in if missing), so two tabs converting at once yield one lead."""
+        t = now_s()
+        floor = t - workspace.retention_days * DAY
+
+        async def job(conn: Conn) -> str:
+            row = await _live_row(conn, workspace.id, contact_id)
+            if row is None:
+                raise ApiError(404, "not_found", "Visitor Not Found")
+            cid = row["id"]
+            changed = await conn.execute(
+                "UPDATE contacts SET role = 'lead', contacted_at = ?, visitor_floor = ?, updated_at = ?, "
+                "email = COALESCE(?, email), message = COALESCE(?, message), name = COALESCE(?, name) "
+                "WHERE id = ? AND role = 'visitor'", (t, floor, t, email, message, name, cid))
+            if changed:
+                await _record_merge(conn, workspace.id, "convert", cid, cid, VISITOR, VISITOR, reason,
+                                    proof, floor, t)
+            else:
+                await conn.execute(
+                    "UPDATE contacts SET email = COALESCE(email, ?), message = COALESCE(?, message), "
+                    "updated_at = ? WHERE id = ?", (email, message, t, cid))
+            return str(cid)
+
+        cid = await self.db.write(job)
+        contact = await self.get_contact(workspace, cid)
+        assert contact is not None
+        return contact
+
+    async def identify_user(self, workspace: Workspace, current_id: str | None, *, user_id: str | None,
+                            email: str | None, reason: str, proof: str,
+                            name: str | None = None) -> Contact:
+        """Attach the browser's current contact to the user named by ``user_id`` (or ``email``).
+
+        - that user exists: a visitor or lead is merged into it (lead → user only, as Intercom);
+          a different *user* is never merged: the session simply switches to the named user;
+        - no such user: the current visitor or lead becomes that user in place;
+          when the current contact is already another user, a new user is created.
+        """
+        t = now_s()
+        floor = t - workspace.retention_days * DAY
+
+        async def job(conn: Conn) -> str:
+            if user_id is not None:
+                target = await conn.fetch_one(
+                    "SELECT * FROM contacts WHERE workspace_id = ? AND external_id = ? AND role = 'user' "
+                    "AND merged_into IS NULL", (workspace.id, user_id))
+            else:
+                target = await conn.fetch_one(
+                    "SELECT * FROM contacts WHERE workspace_id = ? AND lower(email) = lower(?) "
+                    "AND role = 'user' AND merged_into IS NULL ORDER BY created_at LIMIT 1",
+                    (workspace.id, email))
+            current = await _live_row(conn, workspace.id, current_id) if current_id else None
+            if target is not None:
+                if current is not None and current["id"] != target["id"] and current["role"] != USER:
+                    await _merge(conn, workspace.id, current, target["id"], reason, proof, floor, t)
+                await conn.execute("UPDATE contacts SET email = COALESCE(?, email), name = COALESCE(?, name), "
+                                   "last_seen_at = ?, updated_at = ? WHERE id = ?",
+                                   (email, name, t, t, target["id"]))
+                return str(target["id"])
+            if current is not None and current["role"] != USER:
+                await conn.execute(
+                    "UPDATE contacts SET role = 'user', external_id = ?, email = COALESCE(?, email), "
+                    "name = COALESCE(?, name), contacted_at = COALESCE(contacted_at, ?), "
+                    "visitor_floor = COALESCE(visitor_floor, ?), signed_up_at = COALESCE(signed_up_at, ?), "
+                    "last_seen_at = ?, updated_at = ? WHERE id = ?",
+                    (user_id, email, name, t, floor, t, t, t, current["id"]))
+                await _record_merge(conn, workspace.id, "convert", current["id"], current["id"],
+                                    current["role"], current["role"], reason, proof,
+                                    floor if current["role"] == VISITOR else current["visitor_floor"], t)
+                return str(current["id"])
+            cid = new_contact_id()
+            await conn.execute(
+                "INSERT INTO contacts (id, workspace_id, role, external_id, email, name, created_at, "
+                "updated_at, last_seen_at, contacted_at, signed_up_at) VALUES (?, ?, 'user', ?, ?, ?, ?, ?, ?, ?, ?)",
+                (cid, workspace.id, user_id, email, name, t, t, t, t, t))
+            return cid
+
+        cid = await self.db.write(job)
+        contact = await self.get_contact(workspace, cid)
+        assert contact is not None
+        return contact
+
+    async def merge_contacts(self, workspace: Workspace, from_id: str, into_id: str, *, reason: str,
+                             proof: str) -> Contact:
+        """Merge a visitor or lead into a user (the only direction Intercom allows)."""
+        t = now_s()
+        floor = t - workspace.retention_days * DAY
+
+        async def job(conn: Conn) -> str:
+            source = await _live_row(conn, workspace.id, from_id)
+            target = await _live_row(conn, workspace.id, into_id)
+            if source is None:
+                raise ApiError(404, "not_found", "Contact Not Found", "from")
+            if target is None:
+                raise ApiError(404, "not_found", "Contact Not Found", "into")
+            if source["id"] == target["id"]:
+                raise ApiError(400, "invalid_merge", "Cannot merge a contact into itself")
+            if source["role"] == USER or target["role"] != USER:
+                raise ApiError(400, "invalid_merge", "Only a lead or visitor can be merged into a user")
+            await _merge(conn, workspace.id, source, target["id"], reason, proof, floor, t)
+            return str(target["id"])
+
+        cid = await self.db.write(job)
+        contact = await self.get_contact(workspace, cid)
+        assert contact is not None
+        return contact
+
+    async def undo_merge(self, workspace: Workspace, merge_id: int, undone_by: str) -> Merge:
+        """Undo a merge or conversion: only pointers and roles change, never event rows."""
+        t = now_s()
+
+        async def job(conn: Conn) -> None:
+            row = await conn.fetch_one("SELECT * FROM merges WHERE id = ? AND workspace_id = ?",
+                                       (merge_id, workspace.id))
+            if row is None:
+                raise ApiError(404, "not_found", "Merge Not Found")
+            if row["undone_at"] is not None:
+                raise ApiError(400, "invalid_merge", "This merge was already undone")
+            if row["kind"] == "merge":
+                await conn.execute("UPDATE contacts SET merged_into = NULL, updated_at = ? WHERE id = ?",
+                                   (t, row["from_contact"]))
+                # Contacts merged into the restored one earlier were re-pointed at the survivor: point
+                # them back.
+                await conn.execute(
+                    "UPDATE contacts SET merged_into = ? WHERE id IN (SELECT from_contact FROM merges "
+                    "WHERE into_contact = ? AND kind = 'merge' AND undone_at IS NULL)",
+                    (row["from_contact"], row["from_contact"]))
+            else:
+                await conn.execute(
+                    "UPDATE contacts SET role = ?, contacted_at = CASE WHEN ? = 'visitor' THEN NULL "
+                    "ELSE contacted_at END, visitor_floor = CASE WHEN ? = 'visitor' THEN NULL "
+                    "ELSE visitor_floor END, external_id = CASE WHEN ? = 'user' THEN external_id "
+                    "ELSE NULL END, updated_at = ? WHERE id = ?",
+                    (row["from_role"], row["from_role"], row["from_role"], row["from_role"], t,
+                     row["from_contact"]))
+            await conn.execute("UPDATE merges SET undone_at = ?, undone_by = ? WHERE id = ?",
+                               (t, undone_by, merge_id))
+
+        await self.db.write(job)
+        async with self.db.read() as conn:
+            row = await conn.fetch_one("SELECT * FROM merges WHERE id = ?", (merge_id,))
+        return Merge.from_row(row)
+
+    async def merges_for(self, workspace: Workspace, contact_id: str) -> list[Merge]:
+        async with self.db.read() as conn:
+            rows = await conn.fetch_all(
+                "SELECT * FROM merges WHERE workspace_id = ? AND (into_contact = ? OR from_contact = ?) "
+                "ORDER BY created_at DESC, id DESC", (workspace.id, contact_id, contact_id))
+        return [Merge.from_row(r) for r in rows]
+
+    # ---------------------------------------------------------------- events: writing
+    async def append_events(self, request: AppendRequest) -> list[EventResult]:
+        """Store one request's events (all or nothing); returns after the commit."""
+        result: list[EventResult] = await self.db.write_grouped(_append_group, request)
+        return result
+
+    # ---------------------------------------------------------------- events: reading
+    async def sources(self, conn: Conn, contact: Contact) -> list[Source]:
+        rows = await conn.fetch_all(
+            "SELECT id, visitor_floor FROM contacts WHERE id = ? OR merged_into = ?", (contact.id, contact.id))
+        return [Source(r["id"], r["visitor_floor"]) for r in rows]
+
+    async def events_for(self, workspace: Workspace, contact: Contact, *, limit: int,
+                         before: tuple[int, int] | None = None, since: int | None = None,
+                         newer_than: int | None = None) -> list[StoredEvent]:
+        """A contact's merged history, newest first: its own events and those of the contacts merged into
+        it, minus visitor-phase events older than 90 days before contact. Keyset-paginated on
+        ``(created_at, id)``; ``since`` bounds by age (the REST listing's 90-day window)."""
+        async with self.db.read() as conn:
+            sources = await self.sources(conn, contact)
+            parts, args = [], []
+            for source in sources:
+                clause = f"SELECT {_EVENT_COLUMNS} FROM events e JOIN event_names n ON n.id = e.event_name_id " \
+                         "WHERE e.contact_id = ?"
+                part_args: list[Any] = [source.contact_id]
+                if source.visitor_floor is not None:
+                    clause += " AND (e.role <> 'visitor' OR e.created_at >= ?)"
+                    part_args.append(source.visitor_floor)
+                if before is not None:
+                    clause += " AND (e.created_at < ? OR (e.created_at = ? AND e.id < ?))"
+                    part_args += [before[0], before[0], before[1]]
+                if since is not None:
+                    clause += " AND e.created_at >= ?"
+                    part_args.append(since)
+                if newer_than is not None:
+                    clause += " AND e.created_at > ?"
+                    part_args.append(newer_than)
+                clause += " ORDER BY e.created_at DESC, e.id DESC LIMIT ?"
+                part_args.append(limit)
+                parts.append(f"SELECT * FROM ({clause}) AS s{len(parts)}")
+                args += part_args
+            sql = " UNION ALL ".join(parts) + " ORDER BY created_at DESC, id DESC LIMIT ?"
+            rows = await conn.fetch_all(sql, (*args, limit))
+        return [StoredEvent.from_row(r) for r in rows]
+
+    async def event_summary(self, workspace: Workspace, contact: Contact) -> list[dict[str, Any]]:
+        """Per event name: count, first, last over the contact's merged history (all time)."""
+        async with self.db.read() as conn:
+            sources = await self.sources(conn, contact)
+            parts, args = [], []
+            for source in sources:
+                clause = "SELECT e.event_name_id, e.created_at FROM events e WHERE e.contact_id = ?"
+                args.append(source.contact_id)
+                if source.visitor_floor is not None:
+                    clause += " AND (e.role <> 'visitor' OR e.created_at >= ?)"
+                    args.append(source.visitor_floor)
+                parts.append(clause)
+            rows = await conn.fetch_all(
+                "SELECT n.name, n.description, COUNT(*) AS count, MIN(h.created_at) AS first, "
+                f"MAX(h.created_at) AS last FROM ({' UNION ALL '.join(parts)}) AS h "
+                "JOIN event_names n ON n.id = h.event_name_id GROUP BY n.name, n.description "
+                "ORDER BY MAX(h.created_at) DESC", args)
+        return [dict(name=r["name"], description=r["description"], count=r["count"], first=r["first"],
+                     last=r["last"]) for r in rows]
+
+    async def count_events(self, workspace: Workspace) -> int:
+        async with self.db.read() as conn:
+            row = await conn.fetch_one("SELECT COUNT(*) AS n FROM events WHERE workspace_id = ?", (workspace.id,))
+        return int(row["n"]) if row else 0
+
+    # ---------------------------------------------------------------- event names
+    async def event_names(self, workspace: Workspace) -> list[EventName]:
+        async with self.db.read() as conn:
+            rows = await conn.fetch_all("SELECT * FROM event_names WHERE workspace_id = ? ORDER BY name",
+                                        (workspace.id,))
+        return [EventName.from_row(r) for r in rows]
+
+    async def event_name(self, workspace: Workspace, name: str) -> EventName | None:
+        async with self.db.read() as conn:
+            row = await conn.fetch_one("SELECT * FROM event_names WHERE workspace_id = ? AND name = ?",
+                                       (workspace.id, name))
+        return EventName.from_row(row) if row else None
+
+    async def metadata_drops(self, workspace: Workspace, event_name_id: int) -> list[dict[str, Any]]:
+        async with self.db.read() as conn:
+            rows = await conn.fetch_all(
+                "SELECT d.key, d.reason, d.count, d.last_seen FROM metadata_drops d JOIN event_names n "
+                "ON n.id = d.event_name_id WHERE n.workspace_id = ? AND d.event_name_id = ? "
+                "ORDER BY d.count DESC", (workspace.id, event_name_id))
+        return [dict(key=r["key"], reason=r["reason"], count=r["count"], last_seen=r["last_seen"]) for r in rows]
+
+    async def daily_counts(self, workspace: Workspace, event_name_id: int, days: int = 30) -> list[tuple[int, int]]:
+        """``(day start, count)`` for the last ``days`` days, zero-filled, oldest first."""
+        today = now_s() // DAY
+        async with self.db.read() as conn:
+            rows = await conn.fetch_all(
+                "SELECT c.day, c.count FROM event_daily_counts c JOIN event_names n ON n.id = c.event_name_id "
+                "WHERE n.workspace_id = ? AND c.event_name_id = ? AND c.day > ?",
+                (workspace.id, event_name_id, today - days))
+        by_day = {r["day"]: r["count"] for r in rows}
+        return [((d) * DAY, int(by_day.get(d, 0))) for d in range(today - days + 1, today + 1)]
+
+    async def set_event_description(self, workspace: Workspace, name: str, description: str) -> None:
+        async def job(conn: Conn) -> None:
+            await conn.execute("UPDATE event_names SET description = ? WHERE workspace_id = ? AND name = ?",
+                               (description or None, workspace.id, name))
+        await self.db.write(job)
+
+    async def set_event_archived(self, workspace: Workspace, name: str, archived: bool) -> None:
+        """Archive or unarchive. Unarchiving must respect the 120-active-names limit."""
+        async def job(conn: Conn) -> None:
+            if not archived:
+                await _lock_event_names(conn, self.db.dialect, workspace.id)
+                row = await conn.fetch_one("SELECT COUNT(*) AS n FROM event_names WHERE workspace_id = ? "
+                                           "AND archived = 0", (workspace.id,))
+                if row and row["n"] >= MAX_ACTIVE_EVENT_NAMES:
+                    raise ApiError(422, "422", "Cannot have more than 120 active event names")
+            await conn.execute("UPDATE event_names SET archived = ? WHERE workspace_id = ? AND name = ?",
+                               (int(archived), workspace.id, name))
+        await self.db.write(job)
+
+
+# -------------------------------------------------------------------- helpers run inside write jobs
+async def _live_row(conn: Conn, workspace_id: int, contact_id: str | None) -> Any:
+    """The contact row now holding ``contact_id`` (following one merge pointer; merges keep chains flat)."""
+    row = await conn.fetch_one("SELECT * FROM contacts WHERE workspace_id = ? AND id = ?", (workspace_id, contact_id))
+    if row is not None and row["merged_into"] is not None:
+        row = await conn.fetch_one("SELECT * FROM contacts WHERE id = ?", (row["merged_into"],))
+    return row
+
+
+async def _record_merge(conn: Conn, workspace_id: int, kind: str, from_id: str, into_id: str, from_role: str,
+                        into_role_before: str | None, reason: str, proof: str, events_since: int | None,
+                        t: int) -> None:
+    await conn.execute(
+        "INSERT INTO merges (workspace_id, kind, from_contact, into_contact, from_role, into_role_before, "
+        "reason, proof, events_since, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (workspace_id, kind, from_id, into_id, from_role, into_role_before, reason, proof, events_since, t))
+
+
+async def _merge(conn: Conn, workspace_id: int, source: Any, into_id: str, reason: str, proof: str,
+                 floor: int, t: int) -> None:
+    """Point ``source`` (and whatever was merged into it) at ``into_id``. O(merged contacts), not O(events)."""
+    source_floor = floor if source["role"] == VISITOR else source["visitor_floor"]
+    await conn.execute(
+        "UPDATE contacts SET merged_into = ?, visitor_floor = ?, contacted_at = COALESCE(contacted_at, ?), "
+        "updated_at = ? WHERE id = ?", (into_id, source_floor, t, t, source["id"]))
+    await conn.execute("UPDATE contacts SET merged_into = ? WHERE merged_into = ?", (into_id, source["id"]))
+    await _record_merge(conn, workspace_id, "merge", source["id"], into_id, source["role"], USER, reason,
+                        proof, source_floor, t)
+
+
+async def _lock_event_names(conn: Conn, dialect: str, workspace_id: int) -> None:
+    """Serialise creation of event names per workspace across processes (the 120-name limit).
+    SQLite's single writer already serialises; PostgreSQL takes a transaction-scoped advisory lock."""
+    if dialect == "postgres":
+        await conn.execute("SELECT pg_advisory_xact_lock(?, ?)", (7301, workspace_id))
+
+
+async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
+    """Store many requests' events in the current transaction, with a handful of statements.
+
+    Returns, per request, its list of :class:`EventResult` or an :class:`ApiError` (in which case nothing
+    of that request was written). Checks run before any insert: the contact must exist, new event names
+    must fit under the 120-active-names limit, archived names are dropped (and counted).
+    """
+    dialect = getattr(conn, "dialect", "sqlite")
+    out: list[Any] = [None] * len(requests)
+    t = now_s()
+
+    # 1. Contacts: each request's contact must exist; events land on the contact now holding it.
+    ids = sorted({r.contact_id for r in requests})
+    rows = await conn.fetch_all(f"SELECT id, role, merged_into FROM contacts WHERE id IN ({placeholders(len(ids))})",
+                                ids)
+    found = {r["id"]: (r["role"], r["merged_into"]) for r in rows}
+    roots = sorted({m for _, m in found.values() if m and m not in found})
+    if roots:
+        rows = await conn.fetch_all(f"SELECT id, role, merged_into FROM contacts WHERE id IN ({placeholders(len(roots))})",
+                                    roots)
+        found.update({r["id"]: (r["role"], r["merged_into"]) for r in rows})
+
+    # 2. Event names, per workspace.
+    names_by_ws: dict[int, set[str]] = defaultdict(set)
+    for r in requests:
+        names_by_ws[r.workspace_id].update(e.event_name for e in r.events)
+    known: dict[tuple[int, str], tuple[int, bool]] = {}
+    active: dict[int, int] = {}
+    for ws_id, names in names_by_ws.items():
+        names_list = sorted(names)
+        rows = await conn.fetch_all(
+            f"SELECT id, name, archived FROM event_names WHERE workspace_id = ? AND name IN ({placeholders(len(names_list))})",
+            (ws_id, *names_list))
+        known.update({(ws_id, r["name"]): (r["id"], bool(r["archived"])) for r in rows})
+        if any((ws_id, n) not in known for n in names):
+            await _lock_event_names(conn, dialect, ws_id)
+            row = await conn.fetch_one("SELECT COUNT(*) AS n FROM event_names WHERE workspace_id = ? AND archived = 0",
+                                       (ws_id,))
+            active[ws_id] = int(row["n"]) if row else 0
+
+    inserts: list[tuple[int, int, Any]] = []  # (request index, event index, row)
+    dropped_archived: dict[int, int] = defaultdict(int)
+    for i, req in enumerate(requests):
+        holder = found.get(req.contact_id)
+        if holder is None:
+            out[i] = ApiError(401, "invalid_identity", "The identity token names no contact; ping again")
+            continue
+        contact_id, role = req.contact_id, holder[0]
+        if holder[1]:  # merged away: the survivor holds the history now
+            contact_id = holder[1]
+            role = found.get(contact_id, (role, None))[0]
+        new_names = sorted({e.event_name for e in req.events if (req.workspace_id, e.event_name) not in known})
+        if new_names and active.get(req.workspace_id, 0) + len(new_names) > MAX_ACTIVE_EVENT_NAMES:
+            out[i] = ApiError(422, "422", "Cannot have more than 120 active event names", "event_name")
+            continue
+        for name in new_names:
+            row = await conn.fetch_one(
+                "INSERT INTO event_names (workspace_id, name, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (workspace_id, name) DO UPDATE SET name = excluded.name RETURNING id, archived",
+                (req.workspace_id, name, t))
+            assert row is not None
+            known[(req.workspace_id, name)] = (row["id"], bool(row["archived"]))
+            active[req.workspace_id] = active.get(req.workspace_id, 0) + 1
+        results: list[EventResult | None] = []
+        for j, ev in enumerate(req.events):
+            name_id, archived = known[(req.workspace_id, ev.event_name)]
+            if archived:
+                dropped_archived[name_id] += 1
+                results.append(EventResult("dropped", f"event '{ev.event_name}' is archived"))
+                continue
+            results.append(None)
+            inserts.append((i, j, (req.workspace_id, contact_id, name_id, ev.created_at, t, role, req.source,
+                                   ev.dedupe_key, json.dumps(ev.metadata) if ev.metadata else None,
+                                   json.dumps(ev.metadata_types) if ev.metadata_types else None)))
+        out[i] = results
+
+    # 3. Insert; the unique index on (workspace, dedupe_key) turns a retried event into a duplicate.
+    inserted: set[tuple[int, str]] = set()
+    for start in range(0, len(inserts), _INSERT_CHUNK):
+        chunk = inserts[start:start + _INSERT_CHUNK]
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        rows = await conn.fetch_all(
+            "INSERT INTO events (workspace_id, contact_id, event_name_id, created_at, received_at, role, source, "
+            f"dedupe_key, metadata, metadata_types) VALUES {values} "
+            "ON CONFLICT (workspace_id, dedupe_key) DO NOTHING RETURNING workspace_id, dedupe_key",
+            [v for _, _, row in chunk for v in row])
+        inserted.update((r["workspace_id"], r["dedupe_key"]) for r in rows)
+
+    # 4. Per-event results and the aggregates (counts, first/last, daily counts, metadata drops).
+    per_name: dict[int, list[int]] = defaultdict(list)
+    per_day: dict[tuple[int, int], int] = defaultdict(int)
+    drops: dict[tuple[int, str, str], int] = defaultdict(int)
+    drop_events: dict[int, int] = defaultdict(int)
+    claimed: set[tuple[int, str]] = set()
+    for i, j, row in inserts:
+        ev = requests[i].events[j]
+        key = (row[0], row[7])
+        accepted = key in inserted and key not in claimed
+        claimed.add(key)
+        results = out[i]
+        results[j] = EventResult("accepted" if accepted else "duplicate")
+        if accepted:
+            per_name[row[2]].append(ev.created_at)
+            per_day[(row[2], ev.created_at // DAY)] += 1
+            if ev.dropped:
+                drop_events[row[2]] += 1
+                for d in ev.dropped:
+                    drops[(row[2], d["key"][:255], d["reason"])] += 1
+    for name_id, times in per_name.items():
+        lo, hi = min(times), max(times)
+        await conn.execute(
+            "UPDATE event_names SET event_count = event_count + ?, "
+            "first_seen = CASE WHEN first_seen IS NULL OR first_seen > ? THEN ? ELSE first_seen END, "
+            "last_seen = CASE WHEN last_seen IS NULL OR last_seen < ? THEN ? ELSE last_seen END, "
+            "dropped_metadata_count = dropped_metadata_count + ? WHERE id = ?",
+            (len(times), lo, lo, hi, hi, drop_events.get(name_id, 0), name_id))
+    if per_day:
+        await conn.executemany(
+            "INSERT INTO event_daily_counts (event_name_id, day, count) VALUES (?, ?, ?) ON CONFLICT "
+            "(event_name_id, day) DO UPDATE SET count = event_daily_counts.count + excluded.count",
+            [(n, d, c) for (n, d), c in per_day.items()])
+    if drops:
+        await conn.executemany(
+            "INSERT INTO metadata_drops (event_name_id, key, reason, count, last_seen) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (event_name_id, key, reason) DO UPDATE SET count = metadata_drops.count + excluded.count, "
+            "last_seen = excluded.last_seen", [(n, k, r, c, t) for (n, k, r), c in drops.items()])
+    for name_id, n in dropped_archived.items():
+        await conn.execute("UPDATE event_names SET dropped_count = dropped_count + ? WHERE id = ?", (n, name_id))
+    return out
