@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -12,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import messenger, rest_events
+from . import messenger, rest_contacts, rest_events
 from .errors import ApiError, error_body, error_response
+from .retention import purge_forever
 from .settings import Settings
 from .store import SQLStore, open_store
 
@@ -48,9 +50,14 @@ def routes() -> list[Route]:
         Route("/widget/{app_id}", messenger.widget),
         Route("/messenger/web/ping", messenger.ping, methods=["POST"]),
         Route("/messenger/web/events", messenger.events, methods=["POST"]),
+        Route("/messenger/web/conversations", messenger.conversations, methods=["POST"]),
         Route("/messenger/web/{path:path}", messenger.preflight, methods=["OPTIONS"]),
         Route("/events", rest_events.create_event, methods=["POST"]),
         Route("/events", rest_events.list_events, methods=["GET"]),
+        Route("/visitors/convert", rest_contacts.convert_visitor, methods=["POST"]),
+        Route("/visitors", rest_contacts.get_visitor, methods=["GET"]),
+        Route("/contacts/merge", rest_contacts.merge_contacts, methods=["POST"]),
+        Route("/contacts/{contact_id}", rest_contacts.get_contact, methods=["GET"]),
     ]
 
 
@@ -62,9 +69,16 @@ def create_app(settings: Settings | None = None, store: SQLStore | None = None) 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.store = store or open_store(settings.database_url)
         await app.state.store.open()
+        purger = None
+        if settings.purge_interval_seconds > 0:
+            purger = asyncio.create_task(purge_forever(app.state.store, settings.purge_interval_seconds))
         try:
             yield
         finally:
+            if purger:
+                purger.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purger
             await app.state.store.close()
 
     app = Starlette(routes=routes(), lifespan=lifespan,

@@ -119,6 +119,43 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    from .retention import cutoff_for, purge_workspace
+
+    async def run(store: SQLStore) -> None:
+        for ws in await store.list_workspaces():
+            if args.app_id and ws.app_id != args.app_id:
+                continue
+            events, visitors = await store.count_expired(ws, cutoff_for(ws))
+            label = f"{ws.app_id} ({ws.name}, {ws.retention_days} days)"
+            if args.dry_run:
+                print(f"{label}: would delete {events} visitor events and {visitors} expired visitors")
+                continue
+            bar = ProgressBar(f"{label}", events + visitors)
+            deleted = await purge_workspace(store, ws, batch_size=args.batch_size,
+                                            progress=lambda e, v: bar.update(e + v))
+            bar.done()
+            print(f"{label}: deleted {deleted[0]} visitor events and {deleted[1]} expired visitors")
+
+    asyncio.run(_with_store(args.database, run))
+    return 0
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr."""
+
+    def __init__(self, label: str, total: int, width: int = 30) -> None:
+        self.label, self.total, self.width = label, max(total, 1), width
+
+    def update(self, count: int) -> None:
+        filled = min(self.width, self.width * count // self.total)
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {count}/{self.total}")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        sys.stderr.write("\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trailmark", description="Self-hosted, Intercom-compatible event tracking.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply pending schema migrations")
     migrate.add_argument("--database", default=default_db, help=db_help)
     migrate.set_defaults(func=cmd_migrate)
+    purge = sub.add_parser("purge", help="delete anonymous visitors' events past the retention window")
+    purge.add_argument("--database", default=default_db, help=db_help)
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    purge.add_argument("--app-id", help="only this workspace")
+    purge.add_argument("--batch-size", type=int, default=1000)
+    purge.set_defaults(func=cmd_purge)
     return parser
 
 

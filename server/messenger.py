@@ -5,6 +5,7 @@ Protocol: docs/protocol.md. Identity rules: server/identity.py. Ingest steps: se
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -29,6 +30,7 @@ MESSENGER_KEYS = frozenset({
 IDENTITY_KEYS = frozenset({"user_id", "email", "user_hash", "intercom_user_jwt", "name", "phone",
                            "created_at"})
 MAX_ATTRIBUTES = 100
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_ATTRIBUTE_LENGTH = 255
 
 
@@ -146,6 +148,19 @@ async def current_identity(store: SQLStore, ws: Workspace, data: dict[str, Any])
     return vid, current
 
 
+def identity_answer(ws: Workspace, visitor_id: str, contact: Contact, warnings: list[str],
+                    cors: dict[str, str]) -> JSONResponse:
+    """The freshly signed tokens the shim keeps in its first-party cookies (docs/protocol.md)."""
+    return JSONResponse({
+        "type": "ping",
+        "device": identity.sign_device(ws.signing_key, visitor_id),
+        "session": identity.sign_session(ws.signing_key, contact.id),
+        "visitor_id": visitor_id,
+        "contact": {"id": contact.id, "role": contact.role},
+        "warnings": warnings,
+    }, headers=cors)
+
+
 async def ping(request: Request) -> Response:
     """Boot/update: resolve who this browser is, identify users, record attributes; hand back tokens."""
     store = store_of(request)
@@ -176,14 +191,7 @@ async def ping(request: Request) -> Response:
     attrs, attr_warnings = split_settings(user)
     warnings += attr_warnings
     await store.touch_contact(ws, current.id, attrs, name=_text(user.get("name")))
-    return JSONResponse({
-        "type": "ping",
-        "device": identity.sign_device(ws.signing_key, visitor_id),
-        "session": identity.sign_session(ws.signing_key, current.id),
-        "visitor_id": visitor_id,
-        "contact": {"id": current.id, "role": current.role},
-        "warnings": warnings,
-    }, headers=cors)
+    return identity_answer(ws, visitor_id, current, warnings, cors)
 
 
 async def events(request: Request) -> Response:
@@ -212,3 +220,34 @@ async def events(request: Request) -> Response:
             item["dropped_metadata"] = event.dropped
         body.append(item)
     return JSONResponse({"type": "event.batch", "results": body}, headers=cors)
+
+
+MAX_MESSAGE_LENGTH = 5000
+
+
+def _email(value: Any) -> str:
+    if not isinstance(value, str) or not EMAIL.match(value.strip()) or len(value) > 254:
+        raise bad_request("Please enter a valid email address", "email")
+    return value.strip()
+
+
+async def conversations(request: Request) -> Response:
+    """First contact from the shim's contact panel: the visitor leaves an email and a message and becomes a
+    lead (idempotent: a second submission from another tab finds the same lead)."""
+    store = store_of(request)
+    data = await parse_body(request)
+    ws, cors = await workspace_for(request, data)
+    try:
+        email = _email(data.get("email"))
+        message = data.get("message")
+        if not isinstance(message, str) or not message.strip():
+            raise bad_request("Please write a message", "message")
+        if len(message) > MAX_MESSAGE_LENGTH:
+            raise bad_request(f"The message is longer than {MAX_MESSAGE_LENGTH} characters", "message")
+    except ApiError as exc:
+        exc.headers.update(cors)
+        raise
+    visitor_id, current = await current_identity(store, ws, data)
+    contact = await store.convert_to_lead(ws, current.id, email=email, message=message.strip(),
+                                          reason="contact form in the Messenger", proof="none")
+    return identity_answer(ws, visitor_id, contact, [], cors)

@@ -48,6 +48,51 @@ def placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
+class RetentionMixin:
+    """Retention: visitors who never got in touch keep their events ``retention_days`` (90 by default).
+
+    Purging works in small batches, each its own short write transaction, so ingest waits at most one
+    batch. It only ever deletes events tracked by a contact that is *still* an anonymous visitor: leads'
+    and users' events (including the visitor history they carried over) are never touched.
+    """
+
+    db: Database
+
+    _EXPIRED_EVENTS = ("FROM events e JOIN contacts c ON c.id = e.contact_id WHERE e.workspace_id = ? "
+                       "AND e.role = 'visitor' AND e.created_at < ? AND c.role = 'visitor' "
+                       "AND c.merged_into IS NULL")
+    _EXPIRED_VISITORS = ("FROM contacts c WHERE c.workspace_id = ? AND c.role = 'visitor' AND c.merged_into IS NULL "
+                         "AND COALESCE(c.last_seen_at, c.created_at) < ? "
+                         "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.contact_id = c.id)")
+
+    async def count_expired(self, workspace: Workspace, cutoff: int) -> tuple[int, int]:
+        """``(events, visitors)`` a purge with this cutoff would delete now (visitors counted after their
+        events are gone)."""
+        async with self.db.read() as conn:
+            events = await conn.fetch_one(f"SELECT COUNT(*) AS n {self._EXPIRED_EVENTS}", (workspace.id, cutoff))
+            visitors = await conn.fetch_one(
+                "SELECT COUNT(*) AS n FROM contacts c WHERE c.workspace_id = ? AND c.role = 'visitor' "
+                "AND c.merged_into IS NULL AND COALESCE(c.last_seen_at, c.created_at) < ? AND NOT EXISTS "
+                "(SELECT 1 FROM events e WHERE e.contact_id = c.id AND NOT (e.role = 'visitor' AND e.created_at < ?))",
+                (workspace.id, cutoff, cutoff))
+        return int(events["n"] if events else 0), int(visitors["n"] if visitors else 0)
+
+    async def purge_expired_batch(self, workspace: Workspace, cutoff: int, batch_size: int = 1000) -> tuple[int, int]:
+        """Delete at most ``batch_size`` expired visitor events (or, once none are left, expired empty
+        visitors); returns ``(events deleted, visitors deleted)``. Call until it returns ``(0, 0)``."""
+        async def job(conn: Conn) -> tuple[int, int]:
+            n = await conn.execute(f"DELETE FROM events WHERE id IN (SELECT e.id {self._EXPIRED_EVENTS} LIMIT ?)",
+                                   (workspace.id, cutoff, batch_size))
+            if n:
+                return n, 0
+            v = await conn.execute(f"DELETE FROM contacts WHERE id IN (SELECT c.id {self._EXPIRED_VISITORS} LIMIT ?)",
+                                   (workspace.id, cutoff, batch_size))
+            return 0, v
+
+        result: tuple[int, int] = await self.db.write(job)
+        return result
+
+
 @dataclass(frozen=True)
 class Source:
     """A contact whose events make up part of another contact's history."""
@@ -56,7 +101,7 @@ class Source:
     visitor_floor: int | None
 
 
-class SQLStore:
+class SQLStore(RetentionMixin):
     """Trailmark's storage, over either database backend."""
 
     def __init__(self, db: Database) -> None:
@@ -667,3 +712,4 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     for name_id, n in dropped_archived.items():
         await conn.execute("UPDATE event_names SET dropped_count = dropped_count + ? WHERE id = ?", (n, name_id))
     return out
+
