@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from . import identity
 from .errors import ApiError, bad_request, not_found
 from .ingest import parse_body, validate_browser_batch
-from .origins import check_origin
+from .origins import check_origin, cors_headers
 from .snippet import served_shim
 from .store import SQLStore
 from .store.models import AppendRequest, Contact, Workspace
@@ -60,11 +60,7 @@ async def widget(request: Request) -> Response:
 
 async def preflight(request: Request) -> Response:
     """CORS preflight, for clients that send ``application/json`` instead of the shim's ``text/plain``."""
-    origin = request.headers.get("origin")
-    headers = {"Access-Control-Allow-Origin": origin or "*", "Vary": "Origin",
-               "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
-               "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "86400"}
-    return Response(status_code=204, headers=headers)
+    return Response(status_code=204, headers=cors_headers(request.headers.get("origin") or "*"))
 
 
 def split_settings(user: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

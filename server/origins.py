@@ -16,10 +16,19 @@ def check_origin(request: Request, workspace: Workspace) -> dict[str, str]:
     """
     origin = request.headers.get("origin")
     allowed = workspace.allowed_origins
-    if origin and allowed and origin.rstrip("/") not in {o.rstrip("/") for o in allowed}:
-        raise ApiError(403, "forbidden", f"Origin {origin} is not allowed for this workspace", "origin")
     if not origin:
         return {}
-    return {"Access-Control-Allow-Origin": origin if allowed else "*", "Vary": "Origin",
+    if allowed and origin.rstrip("/") not in {o.rstrip("/") for o in allowed}:
+        # The refusal itself is readable by the page (no Allow-Credentials, nothing but the error),
+        # so the shim can print why instead of seeing an opaque network error and retrying forever.
+        raise ApiError(403, "forbidden", f"Origin {origin} is not allowed for this workspace", "origin",
+                       headers=cors_headers(origin))
+    return cors_headers(origin if allowed else "*")
+
+
+def cors_headers(allow_origin: str) -> dict[str, str]:
+    # Retry-After must be exposed, or the browser hides it from the shim's backoff.
+    return {"Access-Control-Allow-Origin": allow_origin, "Vary": "Origin",
             "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
-            "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Max-Age": "86400"}
+            "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Expose-Headers": "Retry-After",
+            "Access-Control-Max-Age": "86400"}
