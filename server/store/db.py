@@ -27,6 +27,8 @@ GroupJob = Callable[["Conn", list[Any]], Awaitable[list[Any]]]
 
 
 class Conn(Protocol):
+    dialect: str
+
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
     async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> Row | None: ...
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int: ...
@@ -44,6 +46,8 @@ class Database(Protocol):
 
 
 class SQLiteConn:
+    dialect = "sqlite"  # read by sql_store (PostgreSQL takes advisory locks where SQLite's one writer suffices)
+
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
 

@@ -27,6 +27,8 @@ from .db import Conn, Database
 from .models import (
     LEAD, USER, VISITOR, AppendRequest, Contact, EventName, EventResult, Merge, StoredEvent, Workspace,
 )
+from .contacts_store import ContactsStore
+from .sources_store import SourcesStore
 
 MAX_ACTIVE_EVENT_NAMES = 120  # Intercom: "Cannot have more than 120 active event names"
 DAY = 86400
@@ -101,7 +103,7 @@ class Source:
     visitor_floor: int | None
 
 
-class SQLStore(RetentionMixin):
+class SQLStore(RetentionMixin, SourcesStore, ContactsStore):
     """Trailmark's storage, over either database backend."""
 
     def __init__(self, db: Database) -> None:
@@ -257,16 +259,17 @@ class SQLStore(RetentionMixin):
         t = now_s()
 
         async def job(conn: Conn) -> None:
-            row = await conn.fetch_one("SELECT custom_attributes FROM contacts WHERE id = ? AND workspace_id = ?",
-                                       (contact_id, workspace.id))
-            if row is None:
+            # Update first: on PostgreSQL that takes the row lock, so a concurrent ping in another process
+            # waits and then reads these attributes (read-modify-write without a lost update).
+            if not await conn.execute("UPDATE contacts SET last_seen_at = ?, updated_at = ? WHERE id = ? "
+                                      "AND workspace_id = ?", (t, t, contact_id, workspace.id)):
                 return
+            row = await conn.fetch_one("SELECT custom_attributes FROM contacts WHERE id = ?", (contact_id,))
+            assert row is not None
             attrs = json.loads(row["custom_attributes"] or "{}")
             attrs.update(attributes or {})
-            await conn.execute(
-                "UPDATE contacts SET last_seen_at = ?, updated_at = ?, custom_attributes = ?, "
-                "name = COALESCE(?, name) WHERE id = ?",
-                (t, t, json.dumps(attrs), name, contact_id))
+            await conn.execute("UPDATE contacts SET custom_attributes = ?, name = COALESCE(?, name) WHERE id = ?",
+                               (json.dumps(attrs), name, contact_id))
 
         await self.db.write(job)
 
@@ -280,6 +283,7 @@ class SQLStore(RetentionMixin):
         floor = t - workspace.retention_days * DAY
 
         async def job(conn: Conn) -> str:
+            await _lock_lifecycle(conn, workspace.id)
             row = await _live_row(conn, workspace.id, contact_id)
             if row is None:
                 raise ApiError(404, "not_found", "Visitor Not Found")
@@ -316,6 +320,7 @@ class SQLStore(RetentionMixin):
         floor = t - workspace.retention_days * DAY
 
         async def job(conn: Conn) -> str:
+            await _lock_lifecycle(conn, workspace.id)
             if user_id is not None:
                 target = await conn.fetch_one(
                     "SELECT * FROM contacts WHERE workspace_id = ? AND external_id = ? AND role = 'user' "
@@ -363,6 +368,7 @@ class SQLStore(RetentionMixin):
         floor = t - workspace.retention_days * DAY
 
         async def job(conn: Conn) -> str:
+            await _lock_lifecycle(conn, workspace.id)
             source = await _live_row(conn, workspace.id, from_id)
             target = await _live_row(conn, workspace.id, into_id)
             if source is None:
@@ -386,6 +392,7 @@ class SQLStore(RetentionMixin):
         t = now_s()
 
         async def job(conn: Conn) -> None:
+            await _lock_lifecycle(conn, workspace.id)
             row = await conn.fetch_one("SELECT * FROM merges WHERE id = ? AND workspace_id = ?",
                                        (merge_id, workspace.id))
             if row is None:
@@ -583,6 +590,14 @@ async def _lock_event_names(conn: Conn, dialect: str, workspace_id: int) -> None
         await conn.execute("SELECT pg_advisory_xact_lock(?, ?)", (7301, workspace_id))
 
 
+async def _lock_lifecycle(conn: Conn, workspace_id: int) -> None:
+    """Serialise conversions, identifications, merges and undos per workspace across processes, as
+    SQLite's single writer does: each then reads what the previous one committed (two tabs identifying
+    at once convert once). They are rare next to events, which never take this lock."""
+    if getattr(conn, "dialect", "sqlite") == "postgres":
+        await conn.execute("SELECT pg_advisory_xact_lock(?, ?)", (7302, workspace_id))
+
+
 async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     """Store many requests' events in the current transaction, with a handful of statements.
 
@@ -660,6 +675,9 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
         out[i] = results
 
     # 3. Insert; the unique index on (workspace, dedupe_key) turns a retried event into a duplicate.
+    # In key order (a stable sort: the first of two equal keys stays first), so two processes storing
+    # the same events at once wait for each other instead of deadlocking.
+    inserts.sort(key=lambda x: (x[2][0], x[2][7]))
     inserted: set[tuple[int, str]] = set()
     for start in range(0, len(inserts), _INSERT_CHUNK):
         chunk = inserts[start:start + _INSERT_CHUNK]
@@ -691,7 +709,8 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
                 drop_events[row[2]] += 1
                 for d in ev.dropped:
                     drops[(row[2], d["key"][:255], d["reason"])] += 1
-    for name_id, times in per_name.items():
+    # Rows are updated in key order, so concurrent transactions (other processes) can't deadlock.
+    for name_id, times in sorted(per_name.items()):
         lo, hi = min(times), max(times)
         await conn.execute(
             "UPDATE event_names SET event_count = event_count + ?, "
@@ -703,13 +722,13 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
         await conn.executemany(
             "INSERT INTO event_daily_counts (event_name_id, day, count) VALUES (?, ?, ?) ON CONFLICT "
             "(event_name_id, day) DO UPDATE SET count = event_daily_counts.count + excluded.count",
-            [(n, d, c) for (n, d), c in per_day.items()])
+            [(n, d, c) for (n, d), c in sorted(per_day.items())])
     if drops:
         await conn.executemany(
             "INSERT INTO metadata_drops (event_name_id, key, reason, count, last_seen) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (event_name_id, key, reason) DO UPDATE SET count = metadata_drops.count + excluded.count, "
-            "last_seen = excluded.last_seen", [(n, k, r, c, t) for (n, k, r), c in drops.items()])
-    for name_id, n in dropped_archived.items():
+            "last_seen = excluded.last_seen", [(n, k, r, c, t) for (n, k, r), c in sorted(drops.items())])
+    for name_id, n in sorted(dropped_archived.items()):
         await conn.execute("UPDATE event_names SET dropped_count = dropped_count + ? WHERE id = ?", (n, name_id))
     return out
 

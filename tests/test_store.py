@@ -1,0 +1,296 @@
+"""The store on both backends: migrations, dedupe, the 120-name limit, conversions and merges, history.
+
+"Several processes" are played by several stores opened on one database (each with its own connections
+and, on SQLite, its own writer), or by real ``python -m server migrate`` subprocesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from server.errors import ApiError
+from server.store import SQLStore, open_store
+from server.store.models import AppendRequest, NewEvent, Workspace
+from server.store.postgres_db import redact, to_dollar
+from server.store.schema import MIGRATIONS
+from server.store.sql_store import MAX_ACTIVE_EVENT_NAMES
+
+DAY = 86400
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.asynccontextmanager
+async def stores(url: str, n: int = 1) -> AsyncIterator[list[SQLStore]]:
+    opened = [open_store(url) for _ in range(n)]
+    for s in opened:  # one after the other: concurrent opening is tested on its own
+        await s.open()
+    try:
+        yield opened
+    finally:
+        for s in opened:
+            await s.close()
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[SQLStore]:
+    async with stores(store_url) as [s]:
+        yield s
+
+
+@pytest.fixture
+async def ws(store: SQLStore) -> Workspace:
+    return await store.create_workspace("Store test")
+
+
+def ev(key: str, name: str = "viewed-page", created_at: int | None = None) -> NewEvent:
+    return NewEvent(event_name=name, created_at=int(time.time()) if created_at is None else created_at,
+                    dedupe_key=key, metadata={"k": key}, metadata_types={"k": "string"})
+
+
+async def append(store: SQLStore, ws: Workspace, contact_id: str, *events: NewEvent) -> list[str]:
+    results = await store.append_events(AppendRequest(ws.id, contact_id, "js", list(events)))
+    return [r.status for r in results]
+
+
+async def timeline(store: SQLStore, ws: Workspace, contact_id: str) -> list[str]:
+    contact = await store.get_contact(ws, contact_id)
+    assert contact is not None
+    return sorted(e.event_name for e in await store.events_for(ws, contact, limit=1000))
+
+
+async def schema_versions(store: SQLStore) -> list[int]:
+    async with store.db.read() as conn:
+        rows = await conn.fetch_all("SELECT version FROM schema_migrations ORDER BY version")
+    return [r["version"] for r in rows]
+
+
+# ------------------------------------------------------------------ migrations
+async def test_migrations_are_idempotent(store_url):
+    async with stores(store_url) as [first]:
+        created = await first.create_workspace("Kept")
+    async with stores(store_url) as [again]:  # opening again applies nothing and loses nothing
+        assert [w.app_id for w in await again.list_workspaces()] == [created.app_id]
+        assert await schema_versions(again) == [v for v, _, _ in MIGRATIONS]
+
+
+async def test_concurrent_migrations_from_several_stores_and_processes(store_url):
+    # Several stores in this process and several `trailmark migrate` processes, all at once, on an empty
+    # database: every one succeeds and each version is applied exactly once.
+    cmd = [sys.executable, "-m", "server", "migrate", "--database", store_url]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
+    try:
+        opened = [open_store(store_url) for _ in range(4)]
+        await asyncio.gather(*(s.open() for s in opened))
+        try:
+            outputs = [await asyncio.to_thread(p.communicate, timeout=60) for p in procs]
+            for proc, (_, err) in zip(procs, outputs):
+                assert proc.returncode == 0, err.decode()
+            assert await schema_versions(opened[0]) == [v for v, _, _ in MIGRATIONS]
+            await opened[0].create_workspace("After concurrent migrations")
+        finally:
+            for s in opened:
+                await s.close()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+async def test_execute_returns_the_affected_row_count(store, ws):
+    for _ in range(3):
+        await store.create_visitor(ws)
+
+    async def job(conn):
+        return await conn.execute("UPDATE contacts SET name = ? WHERE workspace_id = ?", ("x", ws.id))
+
+    assert await store.db.write(job) == 3
+
+
+# ------------------------------------------------------------------ appending events
+async def test_append_dedupes_on_the_client_key(store, ws):
+    v = await store.create_visitor(ws)
+    assert await append(store, ws, v.id, ev("k1"), ev("k1"), ev("k2")) == ["accepted", "duplicate", "accepted"]
+    assert await append(store, ws, v.id, ev("k1")) == ["duplicate"]
+    assert await store.count_events(ws) == 2
+    [name] = await store.event_names(ws)
+    assert name.event_count == 2
+
+
+async def test_the_same_event_sent_to_several_stores_at_once_is_stored_once(store_url):
+    async with stores(store_url, 3) as many:
+        ws = await many[0].create_workspace("Dedupe")
+        v = await many[0].create_visitor(ws)
+        keys = [f"e{i}" for i in range(20)]
+        answers = await asyncio.gather(*(append(s, ws, v.id, ev(k)) for k in keys for s in many for _ in range(2)))
+        statuses = [status for answer in answers for status in answer]
+        assert statuses.count("accepted") == len(keys)
+        assert statuses.count("duplicate") == len(keys) * 5
+        assert await many[1].count_events(ws) == len(keys)
+        [name] = await many[2].event_names(ws)
+        assert name.event_count == len(keys)
+
+
+async def test_event_name_limit_holds_under_concurrency(store_url):
+    async with stores(store_url, 3) as many:
+        ws = await many[0].create_workspace("Limit")
+        v = await many[0].create_visitor(ws)
+        existing = MAX_ACTIVE_EVENT_NAMES - 2
+        await append(many[0], ws, v.id, *[ev(f"old{i}", f"name-{i}") for i in range(existing)])
+
+        async def new_name(i: int) -> str:
+            try:
+                return (await append(many[i % 3], ws, v.id, ev(f"new{i}", f"fresh-{i}")))[0]
+            except ApiError as exc:
+                assert exc.status == 422, exc
+                return "refused"
+
+        answers = await asyncio.gather(*(new_name(i) for i in range(10)))
+        assert sorted(answers) == ["accepted"] * 2 + ["refused"] * 8
+        names = await many[1].event_names(ws)
+        assert len([n for n in names if not n.archived]) == MAX_ACTIVE_EVENT_NAMES
+        assert await many[2].count_events(ws) == existing + 2
+        # Known names still go through at the limit.
+        assert await append(many[0], ws, v.id, ev("again", "name-0")) == ["accepted"]
+
+
+# ------------------------------------------------------------------ conversions and merges
+async def test_convert_to_lead_twice_at_once_yields_one_lead(store_url):
+    async with stores(store_url, 2) as (a, b):
+        ws = await a.create_workspace("Convert")
+        v = await a.create_visitor(ws)
+        leads = await asyncio.gather(*(s.convert_to_lead(ws, v.id, email="l@example.com", reason="test", proof="none")
+                                       for s in (a, b, a, b)))
+        assert {c.id for c in leads} == {v.id} and {c.role for c in leads} == {"lead"}
+        merges = await a.merges_for(ws, v.id)
+        assert [m.kind for m in merges] == ["convert"]
+
+
+async def test_concurrent_pings_lose_no_attribute(store_url):
+    async with stores(store_url, 2) as (a, b):
+        ws = await a.create_workspace("Touch")
+        v = await a.create_visitor(ws)
+        await asyncio.gather(*(s.touch_contact(ws, v.id, {f"attr{i}": i}) for i in range(12) for s in [(a, b)[i % 2]]))
+        assert (await a.get_contact(ws, v.id)).custom_attributes == {f"attr{i}": i for i in range(12)}
+
+
+async def test_identify_user_merges_visitor_into_existing_user_keeping_every_event_once(store, ws):
+    user = await store.create_contact(ws, "user", external_id="u-1")
+    await append(store, ws, user.id, ev("u1", "signed-up"))
+    visitor = await store.create_visitor(ws)
+    await append(store, ws, visitor.id, ev("v1", "viewed-pricing"), ev("v2", "started-trial"))
+    survivor = await store.identify_user(ws, visitor.id, user_id="u-1", email=None, reason="boot", proof="none")
+    assert survivor.id == user.id
+    assert await timeline(store, ws, user.id) == ["signed-up", "started-trial", "viewed-pricing"]
+    assert (await store.get_contact(ws, visitor.id)).merged_into == user.id
+    # Events sent later with the visitor's old session land on the user, once.
+    await append(store, ws, visitor.id, ev("v3", "upgraded"), ev("v1", "viewed-pricing"))
+    assert await timeline(store, ws, user.id) == ["signed-up", "started-trial", "upgraded", "viewed-pricing"]
+    assert await store.count_events(ws) == 4
+
+
+async def test_two_visitors_identifying_as_one_new_user_at_once_make_one_user(store_url):
+    async with stores(store_url, 2) as (a, b):
+        ws = await a.create_workspace("Identify")
+        visitors = [await a.create_visitor(ws) for _ in range(4)]
+        for i, v in enumerate(visitors):
+            await append(a, ws, v.id, ev(f"v{i}", f"page-{i}"))
+        users = await asyncio.gather(*(s.identify_user(ws, v.id, user_id="new-user", email=None, reason="boot",
+                                                       proof="none")
+                                       for s, v in zip((a, b, a, b), visitors)))
+        assert len({u.id for u in users}) == 1
+        [user] = {u.id for u in users}
+        assert (await a.find_contact(ws, user_id="new-user")).id == user
+        assert await timeline(a, ws, user) == [f"page-{i}" for i in range(4)]
+        kinds = sorted(m.kind for m in await a.merges_for(ws, user) if m.into_contact == user)
+        assert kinds == ["convert", "merge", "merge", "merge"]
+
+
+async def test_same_visitor_identifying_twice_at_once_converts_once(store_url):
+    async with stores(store_url, 2) as (a, b):
+        ws = await a.create_workspace("Two tabs")
+        v = await a.create_visitor(ws)
+        users = await asyncio.gather(*(s.identify_user(ws, v.id, user_id="tabs", email=None, reason="boot",
+                                                       proof="none") for s in (a, b, a, b)))
+        assert {u.id for u in users} == {v.id}
+        assert [m.kind for m in await a.merges_for(ws, v.id)] == ["convert"]
+
+
+async def test_undo_merge_restores_the_visitors_own_timeline(store, ws):
+    user = await store.create_contact(ws, "user", external_id="u-2")
+    await append(store, ws, user.id, ev("u1", "signed-up"))
+    visitor = await store.create_visitor(ws)
+    await append(store, ws, visitor.id, ev("v1", "viewed-pricing"))
+    await store.identify_user(ws, visitor.id, user_id="u-2", email=None, reason="boot", proof="none")
+    [merge] = [m for m in await store.merges_for(ws, user.id) if m.kind == "merge"]
+    undone = await store.undo_merge(ws, merge.id, "teammate@example.com")
+    assert undone.undone_at is not None
+    assert await timeline(store, ws, visitor.id) == ["viewed-pricing"]
+    assert await timeline(store, ws, user.id) == ["signed-up"]
+    with pytest.raises(ApiError):
+        await store.undo_merge(ws, merge.id, "teammate@example.com")
+
+
+async def test_undo_conversion_makes_a_visitor_again(store, ws):
+    visitor = await store.create_visitor(ws)
+    await store.convert_to_lead(ws, visitor.id, email="x@example.com", reason="test", proof="none")
+    [convert] = await store.merges_for(ws, visitor.id)
+    await store.undo_merge(ws, convert.id, "teammate@example.com")
+    again = await store.get_contact(ws, visitor.id)
+    assert again.role == "visitor" and again.visitor_floor is None and again.contacted_at is None
+
+
+async def test_events_for_hides_visitor_events_older_than_the_floor(store, ws):
+    now = int(time.time())
+    visitor = await store.create_visitor(ws)
+    await append(store, ws, visitor.id, ev("old", "ancient-visit", now - 100 * DAY),
+                 ev("recent", "recent-visit", now - 10 * DAY))
+    assert await timeline(store, ws, visitor.id) == ["ancient-visit", "recent-visit"]
+    lead = await store.convert_to_lead(ws, visitor.id, email="f@example.com", reason="test", proof="none")
+    assert await timeline(store, ws, lead.id) == ["recent-visit"]
+    summary = await store.event_summary(ws, lead)
+    assert [(s["name"], s["count"]) for s in summary] == [("recent-visit", 1)]
+    # Paging by (created_at, id) and the since bound work over the merged history too.
+    await append(store, ws, lead.id, ev("now", "asked-question"))
+    [newest] = await store.events_for(ws, lead, limit=1)
+    older = await store.events_for(ws, lead, limit=10, before=(newest.created_at, newest.id))
+    assert [e.event_name for e in older] == ["recent-visit"]
+    assert [e.event_name for e in await store.events_for(ws, lead, limit=10, since=now - DAY)] == ["asked-question"]
+
+
+async def test_event_name_reads_and_admin_writes(store, ws):
+    v = await store.create_visitor(ws)
+    await append(store, ws, v.id, ev("a", "clicked"), ev("b", "clicked"))
+    await store.set_event_description(ws, "clicked", "A click")
+    await store.set_event_archived(ws, "clicked", True)
+    name = await store.event_name(ws, "clicked")
+    assert name is not None and name.archived and name.description == "A click" and name.event_count == 2
+    assert await append(store, ws, v.id, ev("c", "clicked")) == ["dropped"]
+    assert (await store.event_name(ws, "clicked")).dropped_count == 1
+    await store.set_event_archived(ws, "clicked", False)
+    counts = await store.daily_counts(ws, name.id, days=3)
+    assert sum(c for _, c in counts) == 2
+    assert await store.metadata_drops(ws, name.id) == []
+
+
+# ------------------------------------------------------------------ the PostgreSQL adapter, no server needed
+def test_placeholders_become_numbered_outside_quotes():
+    assert to_dollar("SELECT ? , '?' , \"a?\" FROM t WHERE a = ? -- ?\nAND b = 'it''s ?' AND c IN (?, ?)") == \
+        "SELECT $1 , '?' , \"a?\" FROM t WHERE a = $2 -- ?\nAND b = 'it''s ?' AND c IN ($3, $4)"
+
+
+def test_postgres_password_is_hidden_in_repr():
+    from server.store.postgres_db import PostgresDatabase
+
+    db = PostgresDatabase("postgresql://tm:s3cret@db.example:5432/trailmark")
+    assert "s3cret" not in repr(db) and "tm:***@db.example:5432" in repr(db)
+    assert "s3cret" not in repr(open_store("postgresql://tm:s3cret@db.example/trailmark").db)
+    assert redact("postgresql://tm@db/x") == "postgresql://tm@db/x"
