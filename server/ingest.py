@@ -9,6 +9,8 @@ all-or-nothing and the endpoint answers 2xx only after the commit.
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 from typing import Any
 
@@ -39,12 +41,41 @@ async def parse_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> dict[
     if not body:
         raise bad_request("Request body is empty; send a JSON object", code="parameter_invalid")
     try:
-        data = json.loads(body)
+        # Decoded strictly: json.loads(bytes) would let UTF-8-encoded surrogates through ("surrogatepass").
+        data = json.loads(body.decode("utf-8-sig"), parse_float=_finite_float, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError):
         raise bad_request("Request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise bad_request("Request body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(data):
+        raise bad_request("Request body is not valid JSON: it contains an unpaired UTF-16 surrogate")
     return data
+
+
+# JSON.stringify never emits NaN/Infinity and 1e400 overflows to inf; Python's json accepts both, and a
+# non-finite number would crash int(), poison stored JSON (Starlette refuses to render it) and reach SQL.
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {text}")
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# "\ud800" alone decodes to a lone surrogate that no UTF-8 database text can hold; escaped pairs (emoji
+# from ensure_ascii encoders) decode to one code point. The full check runs only when an escape is present.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def read_created_at(raw: Any, now: int, field: str = "created_at") -> int:

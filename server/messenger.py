@@ -99,7 +99,7 @@ def verify_identity(ws: Workspace, user: dict[str, Any]) -> tuple[str | None, st
                            "intercom_user_jwt is invalid, expired, or lacks a user_id claim", "intercom_user_jwt")
         email = claims.get("email") if isinstance(claims.get("email"), str) else _text(user.get("email"))
         return claims["user_id"], email, "jwt"
-    user_id, email = _text(user.get("user_id")), _text(user.get("email"))
+    user_id, email = _identifier(user, "user_id"), _identifier(user, "email")
     if user_id is None and email is None:
         return None, None, "none"
     if user.get("user_hash") is not None:
@@ -113,14 +113,24 @@ def verify_identity(ws: Workspace, user: dict[str, Any]) -> tuple[str | None, st
     return user_id, email, "none"
 
 
-def _text(value: Any) -> str | None:
+def _identifier(user: dict[str, Any], field: str) -> str | None:
+    """``user_id``/``email`` from the settings: never silently shortened (two long ids must not collide)."""
+    value = _text(user.get(field), limit=None)
+    if value is not None and len(value) > MAX_ATTRIBUTE_LENGTH:
+        raise bad_request(f"{field} is longer than {MAX_ATTRIBUTE_LENGTH} characters", field)
+    return value
+
+
+def _text(value: Any, limit: int | None = MAX_ATTRIBUTE_LENGTH) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float)):
-        value = str(int(value)) if float(value).is_integer() else str(value)
+    if isinstance(value, int):
+        value = str(value)  # float() of a huge JSON integer would overflow
+    elif isinstance(value, float):
+        value = str(int(value)) if value.is_integer() else str(value)
     if not isinstance(value, str) or not value.strip():
         return None
-    return value.strip()[:255]
+    return value.strip()[:limit]
 
 
 async def current_identity(store: SQLStore, ws: Workspace, data: dict[str, Any]) -> tuple[str, Contact]:

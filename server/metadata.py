@@ -178,7 +178,8 @@ def validate_metadata(raw: Any) -> CleanMetadata:
     """
     clean = CleanMetadata()
     for raw_key, value in raw.items():
-        shown = raw_key if isinstance(raw_key, str) else repr(raw_key)
+        # A NUL is shown escaped: drops are counted in the database, and PostgreSQL text cannot hold NUL.
+        shown = raw_key.replace("\x00", "\\u0000") if isinstance(raw_key, str) else repr(raw_key)
         try:
             key = check_key(raw_key)
         except ValueError as exc:

@@ -186,10 +186,15 @@ class SQLiteDatabase:
                 for member, result in zip(members, results):
                     outcomes.append((member, not isinstance(result, BaseException), result))
             await conn.execute("COMMIT")
-        except BaseException as exc:  # the whole transaction is gone: every caller hears of it
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 await conn.execute("ROLLBACK")
-            for pending in batch:
+            if isinstance(exc, Exception) and len(batch) > 1:
+                # One request must not fail its neighbours: run each alone to find the one that broke it.
+                for pending in batch:
+                    await self._run_batch([pending])
+                return
+            for pending in batch:  # the transaction is gone: its caller hears of it
                 if not pending.future.done():
                     pending.future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("writer stopped"))
             if not isinstance(exc, Exception):

@@ -17,13 +17,14 @@ import contextlib
 import functools
 import logging
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from ..errors import ApiError
 from .db import Conn, GroupJob, Job, Row
 from .schema import MIGRATIONS
 
@@ -98,16 +99,31 @@ class PostgresConn:
         self.conn = conn
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        return list(await self.conn.fetch(to_dollar(sql), *args))
+        with _text_errors_as_400():
+            return list(await self.conn.fetch(to_dollar(sql), *args))
 
     async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
-        return await self.conn.fetchrow(to_dollar(sql), *args)
+        with _text_errors_as_400():
+            return await self.conn.fetchrow(to_dollar(sql), *args)
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        return _rowcount(await self.conn.execute(to_dollar(sql), *args))
+        with _text_errors_as_400():
+            return _rowcount(await self.conn.execute(to_dollar(sql), *args))
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self.conn.executemany(to_dollar(sql), [tuple(r) for r in rows])
+        with _text_errors_as_400():
+            await self.conn.executemany(to_dollar(sql), [tuple(r) for r in rows])
+
+
+@contextlib.contextmanager
+def _text_errors_as_400() -> Iterator[None]:
+    """PostgreSQL's text type cannot hold NUL (SQLite's can): text from a client that PostgreSQL refuses is
+    the client's error, answered 400 like any other invalid parameter, never a 500."""
+    try:
+        yield
+    except (asyncpg.exceptions.CharacterNotInRepertoireError,
+            asyncpg.exceptions.UntranslatableCharacterError) as exc:
+        raise ApiError(400, "parameter_invalid", "Text must not contain NUL characters") from exc
 
 
 @dataclass
