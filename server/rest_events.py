@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from .errors import ApiError, bad_request, not_found
 from .ingest import parse_body, read_created_at, validate_event
+from .metadata import InvalidEventName, normalize_event_name
 from .rest_auth import rest_workspace
 from .store import SQLStore
 from .store.models import AppendRequest, Contact, StoredEvent, Workspace
@@ -20,6 +21,45 @@ from .store.models import AppendRequest, Contact, StoredEvent, Workspace
 LIST_WINDOW_DAYS = 90  # Intercom: only events less than 90 days old can be listed
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 250
+
+
+NUL_MESSAGE = "text must not contain NUL (\\u0000) characters"
+
+
+def reject_nul(value: Any, field: str | None = None) -> None:
+    """400 for a NUL character anywhere in ``value`` (keys too): PostgreSQL cannot store one in text or
+    jsonb, so both stores refuse it alike instead of one answering 500."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise bad_request(NUL_MESSAGE, field)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{field}.{key}" if field else str(key)
+            if "\x00" in str(key):
+                raise bad_request(NUL_MESSAGE, field)
+            reject_nul(item, where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            reject_nul(item, f"{field}[{i}]" if field else f"[{i}]")
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The REST request's JSON object body (``ingest.parse_body``), free of NUL characters."""
+    data = await parse_body(request)
+    reject_nul(data)
+    return data
+
+
+def query_param(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name)
+    reject_nul(value, name)
+    return value
+
+
+def path_param(request: Request, name: str) -> str:
+    value: str = request.path_params[name]
+    reject_nul(value, name)
+    return value
 
 
 def _identifier(value: Any, field: str) -> str | None:
@@ -55,7 +95,7 @@ async def create_event(request: Request) -> Response:
     (JSON), so clients that expect Intercom's empty 202 keep working."""
     store: SQLStore = request.app.state.store
     ws = await rest_workspace(request)
-    data = await parse_body(request)
+    data = await read_json(request)
     ids = {f: _identifier(data.get(f), f) for f in ("id", "user_id", "email")}
     if not any(ids.values()):
         raise ApiError(400, "parameter_not_found", "one of id, user_id or email is required", "user_id")
@@ -76,6 +116,81 @@ async def create_event(request: Request) -> Response:
     return Response(status_code=202, headers=headers)
 
 
+MAX_SUMMARIES = 100  # event summaries per POST /events/summaries request (our bound)
+MAX_SUMMARY_COUNT = 2**31
+
+
+def _summary_item(raw: Any, now: int, field: str) -> tuple[str, int, int, int]:
+    """One ``{event_name, count?, first?, last?}``: count defaults to 1; first/last (unix seconds) default to
+    each other, or to now when both are missing."""
+    if not isinstance(raw, dict):
+        raise bad_request("each event summary must be an object", field)
+    if raw.get("event_name") is None:
+        raise ApiError(400, "parameter_not_found", "event_name is required", f"{field}.event_name")
+    try:
+        name = normalize_event_name(raw["event_name"])
+    except InvalidEventName as exc:
+        raise bad_request(str(exc), f"{field}.event_name") from None
+    count = raw.get("count", 1)
+    if count is None:
+        count = 1
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SUMMARY_COUNT:
+        raise bad_request(f"count must be an integer between 1 and {MAX_SUMMARY_COUNT}", f"{field}.count")
+    first_raw, last_raw = raw.get("first"), raw.get("last")
+    for key, value in (("first", first_raw), ("last", last_raw)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise bad_request(f"{key} must be a unix timestamp in seconds", f"{field}.{key}")
+    first = None if first_raw is None else read_created_at(first_raw, now, f"{field}.first")
+    last = None if last_raw is None else read_created_at(last_raw, now, f"{field}.last")
+    first = first if first is not None else (last if last is not None else now)
+    last = last if last is not None else first
+    if first > last:
+        raise bad_request("first must not be after last", f"{field}.first")
+    return name, count, first, last
+
+
+async def create_summaries(request: Request) -> Response:
+    """``POST /events/summaries`` ``{"user_id"|"id"|"email", "event_summaries": {…} | [{…}, …]}`` → 200, empty.
+
+    Imported aggregates are merged per event name into the contact's summary table (count added, first =
+    min, last = max) and show up in ``GET /events?summary=true`` on top of the counted events; they are not
+    events (nothing to list) and do not count towards the 120 active event names. Not idempotent: sending
+    the same summary twice adds its count twice, as the request means "these happened too"."""
+    store: SQLStore = request.app.state.store
+    ws = await rest_workspace(request)
+    data = await read_json(request)
+    ids = {f: _identifier(data.get(f), f) for f in ("id", "user_id", "email")}
+    if not any(ids.values()):
+        raise ApiError(400, "parameter_not_found", "one of id, user_id or email is required", "user_id")
+    raw = data.get("event_summaries")
+    if raw is None:
+        raise ApiError(400, "parameter_not_found", "event_summaries is required", "event_summaries")
+    items = [raw] if isinstance(raw, dict) else raw
+    if not isinstance(items, list) or not items:
+        raise bad_request("event_summaries must be an object or a non-empty list", "event_summaries")
+    if len(items) > MAX_SUMMARIES:
+        raise bad_request(f"at most {MAX_SUMMARIES} event summaries per request", "event_summaries")
+    now = int(time.time())
+    rows = [_summary_item(item, now, "event_summaries" if item is raw else f"event_summaries[{i}]")
+            for i, item in enumerate(items)]
+    contact = await find_rest_contact(store, ws, contact_id=ids["id"], user_id=ids["user_id"], email=ids["email"])
+    await store.add_event_summaries(ws, contact.id, rows)
+    return Response(status_code=200)
+
+
+def merge_summaries(counted: list[dict[str, Any]], imported: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Counted events' per-name aggregates plus imported ones; most recent first."""
+    by_name = {s["name"]: dict(s) for s in counted}
+    for imp in imported:
+        have = by_name.get(imp["name"])
+        if have is None:
+            by_name[imp["name"]] = {**imp, "description": None}
+        else:
+            have.update(count=have["count"] + imp["count"], first=min(have["first"], imp["first"]),
+                        last=max(have["last"], imp["last"]))
+    return sorted(by_name.values(), key=lambda s: (-s["last"], s["name"]))
+
+
 def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
@@ -85,6 +200,7 @@ def _query(request: Request, name: str) -> str | None:
     value = request.query_params.get(name)
     if value is None:
         value = request.query_params.get(f"filter[{name}]")
+    reject_nul(value, name)
     return value
 
 
@@ -93,9 +209,12 @@ def _int_param(request: Request, name: str, default: int | None = None) -> int |
     if raw is None:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise bad_request(f"{name} must be an integer", name) from None
+    if abs(value) >= 2**63:  # beyond a SQL BIGINT: the database driver would raise
+        raise bad_request(f"{name} is out of range", name)
+    return value
 
 
 def event_json(event: StoredEvent, contact: Contact) -> dict[str, Any]:
@@ -110,10 +229,14 @@ async def list_events(request: Request) -> Response:
     ws = await rest_workspace(request)
     if _query(request, "type") != "user":
         raise ApiError(400, "parameter_invalid", "type must be 'user'", "type")
+    if not any(_query(request, k) for k in ("intercom_user_id", "user_id", "email")):
+        raise ApiError(400, "parameter_not_found", "one of user_id, email or intercom_user_id is required",
+                       "user_id")
     contact = await find_rest_contact(store, ws, contact_id=_query(request, "intercom_user_id"),
                                       user_id=_query(request, "user_id"), email=_query(request, "email"))
     if (request.query_params.get("summary") or "").lower() == "true":
-        summary = await store.event_summary(ws, contact)
+        summary = merge_summaries(await store.event_summary(ws, contact),
+                                  await store.imported_summaries(ws, contact))
         return JSONResponse({
             "type": "event.summary", "email": contact.email, "intercom_user_id": contact.id,
             "user_id": contact.external_id or contact.visitor_id,
