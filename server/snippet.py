@@ -1,37 +1,83 @@
-"""The browser side as the server hands it out: the shim (``/widget/{app_id}``) and the paste-in loader."""
+"""The browser side as the server hands it out: the shim (``/widget/{app_id}``), the contact panel it loads
+on demand (``/widget/{app_id}/panel.js``) and the paste-in loader.
+
+The readable ``snippet/shim.js`` and ``snippet/panel.js`` are the source of truth; what is served is their
+minified build, ``snippet/dist/*.min.js`` (``npm --prefix snippet run build``), whose first line names the
+sha256 of the source it came from. A missing or stale build is served as the readable source instead, with a
+warning in the log, so that an edit shows up without node; ``tests/test_snippet.py`` fails on a stale build.
+"""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import logging
+import re
 from pathlib import Path
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 SNIPPET_DIR = Path(__file__).resolve().parent.parent / "snippet"
+DIST_DIR = SNIPPET_DIR / "dist"
+# The build's first line: ``// trailmark shim.js sha256=<64 hex>``.
+BUILD_HEADER = re.compile(r"^// trailmark (?P<name>[a-z]+\.js) sha256=(?P<sha>[0-9a-f]{64})$")
+
+log = logging.getLogger("trailmark")
 
 
-def strip_for_serving(source: str) -> str:
-    """Drop full-line ``//`` comments and indentation. The shim keeps its comments on full lines only,
-    so this is safe without a JavaScript parser, and it keeps the served file small."""
-    lines = []
-    for line in source.splitlines():
-        text = line.strip()
-        if text and not text.startswith("//"):
-            lines.append(text)
-    return "\n".join(lines) + "\n"
+def source_sha256(name: str) -> str:
+    """The sha256 of a readable source (``shim`` or ``panel``), as the build header records it."""
+    return hashlib.sha256((SNIPPET_DIR / f"{name}.js").read_bytes()).hexdigest()
 
 
-@functools.lru_cache(maxsize=1)
+def build_sha256(name: str) -> str | None:
+    """The source sha256 named by ``dist/{name}.min.js``'s header; ``None`` when it is missing or malformed."""
+    try:
+        first = (DIST_DIR / f"{name}.min.js").read_text().split("\n", 1)[0]
+    except OSError:
+        return None
+    match = BUILD_HEADER.match(first)
+    return match["sha"] if match and match["name"] == f"{name}.js" else None
+
+
+@functools.lru_cache(maxsize=2)
+def served_script(name: str) -> bytes:
+    """What the server sends for ``shim`` or ``panel``: the fresh minified build, else the readable source."""
+    if build_sha256(name) == source_sha256(name):
+        return (DIST_DIR / f"{name}.min.js").read_bytes()
+    log.warning("snippet/dist/%s.min.js is missing or older than snippet/%s.js: serving the readable source "
+                "(run `npm --prefix snippet run build`)", name, name)
+    return (SNIPPET_DIR / f"{name}.js").read_bytes()
+
+
 def served_shim() -> bytes:
-    return strip_for_serving((SNIPPET_DIR / "shim.js").read_text()).encode()
+    return served_script("shim")
+
+
+def served_panel() -> bytes:
+    return served_script("panel")
+
+
+SCRIPT_HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+
+
+async def widget_panel(request: Request) -> Response:
+    """``GET /widget/{app_id}/panel.js``: the contact panel, which the shim loads when it is first needed."""
+    if await request.app.state.store.workspace_by_app_id(request.path_params["app_id"]) is None:
+        return Response("/* Trailmark: unknown app_id */\n", status_code=404, media_type="text/javascript")
+    return Response(served_panel(), media_type="text/javascript", headers=SCRIPT_HEADERS)
 
 
 @functools.lru_cache(maxsize=1)
 def loader_source() -> str:
-    return strip_for_serving((SNIPPET_DIR / "loader.js").read_text())
+    return (SNIPPET_DIR / "loader.js").read_text()
 
 
 def paste_in_snippet(server_url: str, app_id: str) -> str:
-    """The ``<script>`` block a site owner pastes before ``</body>``."""
+    """The ``<script>`` block a site owner pastes before ``</body>``: ``snippet/loader.js`` as it is, with
+    its placeholders ``TRAILMARK_URL`` and ``APP_ID`` filled in."""
     js = loader_source().replace("TRAILMARK_URL", server_url.rstrip("/")).replace("APP_ID", app_id)
     return "<script>\n" + js + "</script>"
 

@@ -1,15 +1,18 @@
 // Trailmark shim, served at {base}/widget/{app_id}. It replaces the loader's queueing stub with the real
-// window.Intercom, boots from window.intercomSettings, replays the queued calls, and sends pings and events.
+// window.Intercom, boots from window.intercomSettings, replays the queued calls, sends pings and events,
+// and loads the contact panel (panel.js: launcher, show/showNewMessage/hide) through which a visitor
+// becomes a lead.
 // Wire protocol: docs/protocol.md. JS API and loaders: shared intercom-api.md sections 7-9.
 //
-// Served with full-line // comments, indentation and blank lines stripped (strip_for_serving in
-// bench/snippet_size.py), so: only full-line // comments, no block comments, no comment after code,
-// no template literal spanning lines. Budget: 3 KB gzipped as served (python bench/snippet_size.py).
+// This readable file is the source of truth. The server serves dist/shim.min.js, built from it by
+// `npm --prefix snippet run build` (terser, ES2017); tests/test_snippet.py fails when the dist is stale.
+// ES2017 only (no ?. or ??): terser does not transpile. Budget: 3 KB gzipped as served
+// (python bench/snippet_size.py).
 //
 // House rule: nothing here throws into the host page, logs console.error or leaves a rejected promise.
-// The entry points (the Intercom function, the timer, pagehide, start-up) catch; post() never rejects.
+// The entry points (the Intercom function, the timer, pagehide, DOM handlers, start-up) catch;
+// post() never rejects.
 (() => {
-  'use strict';
   const w = window;
   const d = document;
   const warn = (...a) => console.warn('[Trailmark]', ...a);
@@ -22,8 +25,6 @@
   };
   // A JSON snapshot: later changes by the page do not leak in.
   const copy = (o) => (o && typeof o == 'object' ? JSON.parse(json(o)) : {});
-  // Settings that only style or place the messenger: never sent as person attributes (protocol.md, ping).
-  const MESSENGER_KEYS = /^(app_id|api_base|alignment|z_index|hide_(default_launcher|notifications)|custom_launcher_selector|(horizontal|vertical)_padding|(action|background|link)_color|theme_mode|session_duration|installation_type|last_request_at)$/;
   const IDENTITY_KEYS = /^(user_id|email|user_hash|intercom_user_jwt)$/;
   const hasIdentity = (s) => Object.keys(s).some((k) => IDENTITY_KEYS.test(k));
 
@@ -57,12 +58,12 @@
   };
   // At most 100 events wait; the oldest go first.
   const trim = () => Q.splice(0, Q.length - 100);
-  // crypto.randomUUID needs a secure context; plain-http sites get a Math.random v4 uuid.
-  const uuid = () => (crypto.randomUUID ? crypto.randomUUID()
-    : 'xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx'.replace(/x/g, () => (Math.random() * 16 | 0).toString(16)));
+  // 128 random bits (getRandomValues, unlike randomUUID, works on plain-http sites too).
+  const uuid = () => crypto.getRandomValues(new Uint32Array(4)).join('-');
 
   // Boolean flags start undefined (false). epoch counts shutdowns: a ping answer from before one is stale.
-  let booted, bootJSON, busy, needPing, anonymous, timer;
+  // convo is the contact panel's pending first contact: [email, message, callback(status, json)].
+  let booted, bootJSON, busy, needPing, anonymous, timer, convo;
   let fails = 0;
   let authFails = 0;
   let settings = {};
@@ -71,6 +72,9 @@
   let readyFns = [];
   const hooks = {};
   const on = (kind) => (fn) => (hooks[kind] = hooks[kind] || []).push(fn);
+  const fire = (kind) => (hooks[kind] || []).forEach((fn) => call(fn));
+  // DOM handlers run outside the Intercom function: an exception there would reach the page's onerror.
+  const guard = (fn) => (...a) => call(fn, ...a);
 
   // One POST, JSON as text/plain: a CORS simple request, no preflight. Resolves to [status, json,
   // Retry-After]; status 0 is a network error. Never rejects. keepalive caps bodies at 64 KB.
@@ -92,19 +96,29 @@
   };
   // Calls made in the same tick share one request; while backing off, new work waits for the retry.
   const soon = () => timer || (timer = setTimeout(pump, 0));
+  // The tokens of a ping or conversations answer go into the first-party cookies (protocol.md).
+  const keep = (j) => {
+    if (j.device) setCookie('id', j.device, 270);
+    if (j.session) setCookie('session', j.session, 7);
+  };
 
-  // The single sender: one request at a time, a pending ping before any event. Each step returns
-  // true to go on, or nothing when there is nothing to do or a retry is scheduled.
+  // The single sender: one request at a time; a pending ping first (a first contact must name the
+  // visitor the cookies hold), then the contact panel's message, then events. Each step returns true to
+  // go on, or nothing when there is nothing to do or a retry is scheduled.
   async function pump() {
     timer = 0;
     if (busy) return;
     busy = true;
     try {
-      while (booted && await (needPing ? ping() : send()));
+      while (booted && await (needPing ? ping() : convo ? talk() : send()));
     } catch (e) {
       warn(e);
     }
     busy = false;
+    // The ping failed (server down, backing off) or a shutdown came first: the panel says so at once
+    // rather than waiting for a retry; the visitor can send again.
+    if (convo) call(convo[2], 0, {});
+    convo = 0;
   }
 
   async function ping() {
@@ -113,7 +127,8 @@
     const anon = anonymous;
     const user = {};
     for (const k in settings) {
-      if (!MESSENGER_KEYS.test(k) && !(anon && IDENTITY_KEYS.test(k))) user[k] = settings[k];
+      // Messenger-only keys (alignment, colours ...) go too: the server ignores them (protocol.md, ping).
+      if (!(anon && IDENTITY_KEYS.test(k))) user[k] = settings[k];
     }
     const [st, j, ra] = await post('ping', json({ app_id: appId, device: cookie('id'),
       session: cookie('session'), user, page: location.href, referrer: d.referrer }));
@@ -121,8 +136,7 @@
     if (gen != epoch) return 1;
     if (st == 200) {
       fails = 0;
-      if (j.device) setCookie('id', j.device, 270);
-      if (j.session) setCookie('session', j.session, 7);
+      keep(j);
       (j.warnings || []).forEach((x) => warn(x));
     } else if (transient(st)) {
       needPing = true;
@@ -164,6 +178,21 @@
     return 1;
   }
 
+  // First contact from the contact panel (protocol.md, conversations): the answer's session names the
+  // lead the visitor became, so later events land on it. Not retried: the panel shows the outcome.
+  async function talk() {
+    const [email, message, done] = convo;
+    const gen = epoch;
+    convo = 0;
+    const [st, j] = await post('conversations', json({ app_id: appId, device: cookie('id'),
+      session: cookie('session'), email, message }));
+    if (gen == epoch) {
+      if (st == 200) keep(j);
+      call(done, st, j);
+    }
+    return 1;
+  }
+
   // Send everything now, without waiting for an answer (pagehide, shutdown). The events stay queued:
   // a beacon's outcome is unknowable, the next page resends them, the server counts each client id once.
   const beacon = () => {
@@ -172,6 +201,35 @@
       navigator.sendBeacon(base + '/messenger/web/events',
         new Blob([json({ app_id: appId, session: s, events: Q })], { type: 'text/plain' }));
     }
+  };
+
+  // The launcher and the contact panel (first contact, lifecycle issue) are panel.js, loaded when first
+  // needed: at boot unless hide_default_launcher is set, else when the page opens the panel. Pages that
+  // only track never download it, and this file stays within its budget (snippet/README.md).
+  // ui(open, text): open true shows the panel, false hides it, 'flip' flips it, undefined only follows
+  // boot, update and shutdown (launcher side and visibility); text is showNewMessage's prefill.
+  // Until panel.js hands over its own ui, this one loads it (once; again after a failed load).
+  let wanted;
+  let ui = (open, text) => {
+    if (booted && (open || open === undefined && !settings.hide_default_launcher)) {
+      if (!wanted) {
+        const s = d.createElement('script');
+        s.src = base + '/widget/' + appId + '/panel.js';
+        s.onerror = () => {
+          wanted = 0;
+          warn('contact panel not loaded');
+        };
+        d.head.appendChild(s);
+      }
+      if (open || !wanted) wanted = [open, text];
+    } else if (open === false && wanted) {
+      // hide() before panel.js arrived: it must not open when it does.
+      wanted = [false];
+    }
+  };
+  const activate = () => {
+    fire('activator');
+    ui('flip');
   };
 
   const api = {
@@ -184,12 +242,14 @@
       anonymous = false;
       booted = Intercom.booted = needPing = true;
       soon();
+      ui();
       readyFns.splice(0).forEach((fn) => call(fn));
     },
     update(s) {
       if (!booted) return;
       s = copy(s);
       settings = Object.assign({}, settings, s);
+      ui();
       if (hasIdentity(s)) anonymous = false;
       // Intercom's documented throttle, silent like Intercom's: 20 updates per 30 minutes, reset by a page load.
       const now = Date.now();
@@ -207,10 +267,12 @@
       settings = {};
       bootJSON = null;
       booted = Intercom.booted = needPing = false;
+      // Intercom's shutdown closes the Messenger: panel.js removes it, the next visitor gets a fresh one.
+      ui();
     },
     trackEvent(name, metadata) {
       if (typeof name != 'string' || !name.trim() || metadata != null && (typeof metadata != 'object' || Array.isArray(metadata))) {
-        return warn('trackEvent takes a name and an optional metadata object, not', name, metadata);
+        return warn('trackEvent(name, metadata?) got', name, metadata);
       }
       const e = { id: uuid(), event_name: name, created_at: Math.floor(Date.now() / 1000) };
       if (metadata) e.metadata = copy(metadata);
@@ -225,7 +287,22 @@
     ready(fn) {
       if (typeof fn == 'function') booted ? call(fn) : readyFns.push(fn);
     },
-    // Stored for the contact panel (a later issue), which fires them.
+    show: () => ui(true),
+    showMessages: () => ui(true),
+    showNewMessage: (text) => ui(true, typeof text == 'string' ? text : ''),
+    hide: () => ui(false),
+    // panel.js hands over its ui here, and reaches the shim through what it is given: booted and
+    // settings, fire (onShow, onHide, onUserEmailSupplied, onActivatorClick), guard (for its DOM handlers)
+    // and send (first contact goes through the pump: after any pending ping, never two requests at once).
+    _panel(install) {
+      ui = install({ booted: () => booted, settings: () => settings, fire, guard, send(email, message, done) {
+        convo = [email, message, done];
+        // Now, even while backing off: someone is waiting for the answer.
+        clearTimeout(timer);
+        timer = setTimeout(pump, 0);
+      } });
+      ui(...wanted || []);
+    },
     onShow: on('show'),
     onHide: on('hide'),
     onUserEmailSupplied: on('email'),
@@ -235,15 +312,12 @@
       call(fn, 0);
     },
   };
-  // Accepted silently for now. The contact panel (a later issue) replaces show and showNewMessage here.
-  ('reattach_activator show hide showMessages showNewMessage showSpace showArticle showNews showTicket ' +
-    'showConversation startConversation startTour startSurvey startChecklist hideNotifications setAuthTokens')
-    .split(' ').forEach((n) => { api[n] = () => {}; });
-
   function Intercom(command, ...args) {
     try {
       if ({}.hasOwnProperty.call(api, command)) return api[command](...args);
-      warn('unknown command ignored:', String(command));
+      // Accepted silently: Messenger features Trailmark does not have (showSpace, startTour,
+      // hideNotifications, setAuthTokens, reattach_activator ...). Anything else is a mistake: warn.
+      if (!/^(show|start|hide|setAuth|reattach_)/.test(command)) warn('unknown command ignored:', String(command));
     } catch (e) {
       warn(String(command), e);
     }
@@ -277,6 +351,11 @@
         // Never in the way of the page going away.
       }
     });
+    // custom_launcher_selector: any element matching it, now or added later, opens the panel.
+    d.addEventListener('click', guard((e) => {
+      const sel = settings.custom_launcher_selector;
+      if (booted && sel && e.target.closest && e.target.closest(sel)) activate();
+    }));
     if (settings0.app_id) Intercom('boot', settings0);
     queued.forEach((a) => Intercom(...a));
   } catch (e) {

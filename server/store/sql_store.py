@@ -27,6 +27,7 @@ from .db import Conn, Database
 from .models import (
     LEAD, USER, VISITOR, AppendRequest, Contact, EventName, EventResult, Merge, StoredEvent, Workspace,
 )
+from .admin_reads import AdminReads
 from .contacts_store import ContactsStore
 from .sources_store import SourcesStore
 
@@ -103,7 +104,7 @@ class Source:
     visitor_floor: int | None
 
 
-class SQLStore(RetentionMixin, SourcesStore, ContactsStore):
+class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
     """Trailmark's storage, over either database backend."""
 
     def __init__(self, db: Database) -> None:
@@ -675,9 +676,9 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
         out[i] = results
 
     # 3. Insert; the unique index on (workspace, dedupe_key) turns a retried event into a duplicate.
-    # In key order (a stable sort: the first of two equal keys stays first), so two processes storing
-    # the same events at once wait for each other instead of deadlocking.
-    inserts.sort(key=lambda x: (x[2][0], x[2][7]))
+    # Inserted in the order they were tracked, so ids (the timeline's tie-break within one second) keep
+    # that order. Two processes storing the *same* events at once in different orders may deadlock on
+    # PostgreSQL; that rare case is retried by PostgresDatabase (deadlocks are retryable).
     inserted: set[tuple[int, str]] = set()
     for start in range(0, len(inserts), _INSERT_CHUNK):
         chunk = inserts[start:start + _INSERT_CHUNK]
