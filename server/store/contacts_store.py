@@ -411,37 +411,13 @@ class ContactsStore:
         return view
 
     async def delete_api_contact(self, workspace: Workspace, contact_id: str) -> ContactView:
-        """``DELETE /contacts/{id}``: the contact, the contacts merged into it, their events and imported
-        summaries. Event-name totals drop by the deleted events (daily counts are aggregates and stay)."""
-        async def job(conn: Conn) -> Any:
+        """``DELETE /contacts/{id}``: a live user or lead, erased with everything merged into it by the one
+        erase the GDPR command uses too (``delete_contact``)."""
+        async with self.db.read() as conn:
             row = await conn.fetch_one(f"SELECT * FROM contacts c WHERE {self._LIVE} AND c.id = ?",
                                        (workspace.id, contact_id))
-            if row is None:
-                raise ApiError(404, "not_found", "Contact Not Found")
-            members = [r["id"] for r in await conn.fetch_all(
-                "SELECT id FROM contacts WHERE workspace_id = ? AND (id = ? OR merged_into = ?)",
-                (workspace.id, contact_id, contact_id))]
-            marks = ", ".join("?" * len(members))
-            counts = await conn.fetch_all(
-                f"SELECT event_name_id, COUNT(*) AS n FROM events WHERE contact_id IN ({marks}) "
-                "GROUP BY event_name_id", members)
-            for r in counts:
-                await conn.execute(
-                    "UPDATE event_names SET event_count = CASE WHEN event_count > ? THEN event_count - ? "
-                    "ELSE 0 END WHERE id = ?", (r["n"], r["n"], r["event_name_id"]))
-            await conn.execute(f"DELETE FROM events WHERE contact_id IN ({marks})", members)
-            await conn.execute(f"DELETE FROM event_summaries WHERE contact_id IN ({marks})", members)
-            await conn.execute(
-                f"DELETE FROM merges WHERE workspace_id = ? AND (from_contact IN ({marks}) "
-                f"OR into_contact IN ({marks}))",
-                (workspace.id, *members, *members))
-            # Sources first: merged_into points at the survivor (ON DELETE SET NULL would revive them).
-            await conn.execute("DELETE FROM contacts WHERE merged_into = ? AND workspace_id = ?",
-                               (contact_id, workspace.id))
-            await conn.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
-            return row
-
-        row = await self.db.write(job)
+        if row is None or await self.delete_contact(workspace, contact_id) is None:  # type: ignore[attr-defined]
+            raise ApiError(404, "not_found", "Contact Not Found")
         return ContactView.from_row(row)
 
     async def update_visitor(self, workspace: Workspace, contact_id: str, *, name: str | None,
