@@ -11,12 +11,15 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from . import messenger, rest_contacts, rest_events
+from . import messenger, openapi, rest_contacts, rest_events, snippet
+from .admin import admin_routes
 from .errors import ApiError, error_body, error_response
+from .ratelimit import RateLimitMiddleware
 from .retention import purge_forever
 from .settings import Settings
+from .sources import segment, stripe as stripe_source
 from .store import SQLStore, open_store
 
 log = logging.getLogger("trailmark")
@@ -44,20 +47,38 @@ async def health(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
     return [
         Route("/health", health),
+        *admin_routes(),  # the signed-in admin pages (server/admin/)
         Route("/widget/{app_id}", messenger.widget),
+        Route("/widget/{app_id}/panel.js", snippet.widget_panel),
         Route("/messenger/web/ping", messenger.ping, methods=["POST"]),
         Route("/messenger/web/events", messenger.events, methods=["POST"]),
         Route("/messenger/web/conversations", messenger.conversations, methods=["POST"]),
         Route("/messenger/web/{path:path}", messenger.preflight, methods=["OPTIONS"]),
         Route("/events", rest_events.create_event, methods=["POST"]),
         Route("/events", rest_events.list_events, methods=["GET"]),
+        Route("/events/summaries", rest_events.create_summaries, methods=["POST"]),
         Route("/visitors/convert", rest_contacts.convert_visitor, methods=["POST"]),
         Route("/visitors", rest_contacts.get_visitor, methods=["GET"]),
+        Route("/visitors", rest_contacts.update_visitor, methods=["PUT"]),
+        Route("/contacts", rest_contacts.create_contact, methods=["POST"]),
+        Route("/contacts", rest_contacts.list_contacts, methods=["GET"]),
+        Route("/contacts/search", rest_contacts.search_contacts, methods=["POST"]),
         Route("/contacts/merge", rest_contacts.merge_contacts, methods=["POST"]),
+        Route("/contacts/find_by_external_id/{external_id}", rest_contacts.find_by_external_id, methods=["GET"]),
         Route("/contacts/{contact_id}", rest_contacts.get_contact, methods=["GET"]),
+        Route("/contacts/{contact_id}", rest_contacts.update_contact, methods=["PUT"]),
+        Route("/contacts/{contact_id}", rest_contacts.delete_contact, methods=["DELETE"]),
+        Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
+        # Event sources (server/sources/, docs/sources.md): Segment's HTTP tracking API, Stripe webhooks.
+        Route("/v1/batch", segment.batch, methods=["POST"]),
+        Route("/v1/import", segment.batch, methods=["POST"]),
+        Route("/v1/{kind}", segment.single, methods=["POST"]),
+        Route("/integrations/stripe/webhook", stripe_source.webhook, methods=["POST"]),
+        Route("/integrations/stripe/webhook/{app_id}", stripe_source.webhook, methods=["POST"]),
+        Route("/integrations/stripe/unmatched", stripe_source.unmatched, methods=["GET"]),
     ]
 
 
@@ -84,5 +105,6 @@ def create_app(settings: Settings | None = None, store: SQLStore | None = None) 
     app = Starlette(routes=routes(), lifespan=lifespan,
                     exception_handlers={ApiError: handle_api_error, HTTPException: handle_http_error,
                                         Exception: handle_unexpected})
+    app.add_middleware(RateLimitMiddleware)  # X-RateLimit-* and 429 on the Bearer REST API (server/ratelimit.py)
     app.state.settings = settings
     return app

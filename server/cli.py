@@ -1,4 +1,4 @@
-"""The ``trailmark`` command: serve, demo, workspace, migrate."""
+"""The ``trailmark`` command: serve, demo, workspace, migrate, admin, …"""
 
 from __future__ import annotations
 
@@ -141,6 +141,162 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- sources: import, export, Segment, Stripe
+async def pick_workspace(store: SQLStore, app_id: str | None) -> Workspace:
+    """``--app-id``'s workspace, or the only one there is."""
+    workspaces = await store.list_workspaces()
+    if app_id:
+        for ws in workspaces:
+            if ws.app_id == app_id:
+                return ws
+        raise SystemExit(f"no workspace has app_id {app_id!r} (see `trailmark workspace list`)")
+    if len(workspaces) == 1:
+        return workspaces[0]
+    raise SystemExit("no workspace yet: run `trailmark workspace create`" if not workspaces else
+                     "several workspaces: pass --app-id (see `trailmark workspace list`)")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .importer import import_file
+
+    bars: list[ProgressBar] = []
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(ProgressBar(f"importing {args.file}", total))
+        bars[0].update(done)
+
+    async def run(store: SQLStore) -> Any:
+        ws = await pick_workspace(store, args.app_id)
+        return await import_file(store, ws, args.file, fmt=args.format, create_users=not args.no_create_users,
+                                 chunk_rows=args.chunk_rows, progress=None if args.quiet else progress)
+
+    summary = asyncio.run(_with_store(args.database, run))
+    if bars:
+        bars[0].done()
+    print(json.dumps(summary.as_dict(args.max_reasons), indent=2) if args.json else summary.render(args.max_reasons))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .importer import export_contact
+
+    async def run(store: SQLStore) -> Any:
+        return await export_contact(store, await pick_workspace(store, args.app_id), args.contact)
+
+    data = asyncio.run(_with_store(args.database, run))
+    if data is None:
+        print(f"no contact {args.contact!r} (a contact id, user_id, email or visitor id)", file=sys.stderr)
+        return 1
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if args.output and args.output != "-":
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {args.output}: contact {data['contact']['id']}, {len(data['merged_contacts'])} merged "
+              f"contacts, {len(data['events'])} events", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_delete_contact(args: argparse.Namespace) -> int:
+    from .importer import find_person
+
+    async def run(store: SQLStore) -> Any:
+        ws = await pick_workspace(store, args.app_id)
+        contact = await find_person(store, ws, args.contact)
+        if contact is None:
+            return None
+        label = f"{contact.role} {contact.id} (user_id {contact.external_id}, email {contact.email})"
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise SystemExit(f"would delete {label}, the contacts merged into it and all their events: "
+                                 "pass --yes to confirm")
+            if input(f"Delete {label}, the contacts merged into it and all their events? [y/N] ").lower() != "y":
+                raise SystemExit("nothing deleted")
+        return await store.delete_contact(ws, contact.id)
+
+    result = asyncio.run(_with_store(args.database, run))
+    if result is None:
+        print(f"no contact {args.contact!r} (a contact id, user_id, email or visitor id)", file=sys.stderr)
+        return 1
+    print(f"deleted contact {result['contact_id']}: {result['contacts']} contact(s), {result['events']} events, "
+          f"{result['merges']} merge records")
+    return 0
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    async def run(store: SQLStore) -> str:
+        return await store.segment_write_key(await pick_workspace(store, args.app_id), rotate=args.rotate)
+
+    print(asyncio.run(_with_store(args.database, run)))
+    return 0
+
+
+def cmd_stripe(args: argparse.Namespace) -> int:
+    from .sources.stripe import retry_unmatched
+
+    async def run(store: SQLStore) -> int:
+        ws = await pick_workspace(store, args.app_id)
+        if args.action == "add-secret":
+            added = await store.add_stripe_secret(ws, args.secret)
+            print(f"{'added' if added else 'already there:'} webhook secret for {ws.app_id}; Stripe endpoint URL: "
+                  f"<server>/integrations/stripe/webhook/{ws.app_id}")
+        elif args.action == "remove-secret":
+            removed = await store.remove_stripe_secret(ws, args.secret)
+            print("removed" if removed else "no such secret")
+            return 0 if removed else 1
+        elif args.action == "secrets":
+            for secret in await store.stripe_secrets(ws):
+                print(secret[:10] + "…" + secret[-4:])
+        elif args.action == "retry":
+            tracked, left = await retry_unmatched(store, ws)
+            print(f"tracked {tracked} recorded webhooks; {left} still match no contact")
+        else:
+            rows = await store.unmatched_stripe_events(ws, include_resolved=args.all, limit=args.limit)
+            if args.json:
+                print(json.dumps([{**r, "payload": json.loads(r["payload"])} for r in rows], indent=2))
+            for r in rows if not args.json else []:
+                state = f"tracked on {r['resolved_contact']}" if r["resolved_at"] else "unmatched"
+                print(f"{r['received_at']}  {r['stripe_event_id']}  {r['type']}  customer {r['customer_id']}  "
+                      f"email {r['email']}  {state}: {r['reason']}")
+        return 0
+
+    return int(asyncio.run(_with_store(args.database, run)))
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    """``trailmark admin create``: a teammate account for the admin pages (or a new password for one)."""
+    from .admin.auth import hash_password, password_problem
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        import getpass
+
+        password = getpass.getpass(f"Password for {args.email}: ")
+        if getpass.getpass("Again: ") != password:
+            print("the passwords differ; nothing changed", file=sys.stderr)
+            return 1
+    problem = password_problem(password)
+    if problem:
+        print(f"{problem}; nothing changed", file=sys.stderr)
+        return 1
+    if "@" not in args.email:
+        print("--email must be an email address", file=sys.stderr)
+        return 1
+
+    async def run(store: SQLStore) -> Any:
+        existed = await store.teammate_by_email(args.email) is not None
+        teammate = await store.create_teammate(args.email, hash_password(password))
+        return teammate, existed
+
+    teammate, existed = asyncio.run(_with_store(args.database, run))
+    print(f"{'updated the password of' if existed else 'created'} teammate {teammate.email}; sign in at "
+          "<server>/admin/login")
+    return 0
+
+
 class ProgressBar:
     """A one-line text progress bar on stderr."""
 
@@ -197,6 +353,68 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--app-id", help="only this workspace")
     purge.add_argument("--batch-size", type=int, default=1000)
     purge.set_defaults(func=cmd_purge)
+
+    imp = sub.add_parser("import", help="import historical events from JSONL or CSV (docs/sources.md)")
+    imp.add_argument("file", help="a .jsonl or .csv file, or - for standard input")
+    imp.add_argument("--format", choices=["jsonl", "csv"], help="default: from the file name (.csv, else jsonl)")
+    imp.add_argument("--app-id", help="the workspace (default: the only one)")
+    imp.add_argument("--no-create-users", action="store_true",
+                     help="reject rows whose user_id names no user (default: create the user)")
+    imp.add_argument("--chunk-rows", type=int, default=10_000, help="rows stored per step")
+    imp.add_argument("--max-reasons", type=int, default=10, help="rejection reasons shown")
+    imp.add_argument("--json", action="store_true", help="print the summary as JSON")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.add_argument("--database", default=default_db, help=db_help)
+    imp.set_defaults(func=cmd_import)
+
+    export = sub.add_parser("export", help="write a contact's data and whole event history as JSON (GDPR access)")
+    export.add_argument("--contact", required=True, help="contact id, user_id, email or visitor id")
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export.add_argument("--app-id", help="the workspace (default: the only one)")
+    export.add_argument("--database", default=default_db, help=db_help)
+    export.set_defaults(func=cmd_export)
+
+    delete = sub.add_parser("delete-contact", help="delete a contact, the contacts merged into it and all their "
+                                                    "events (GDPR erasure)")
+    delete.add_argument("contact", help="contact id, user_id, email or visitor id")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.add_argument("--app-id", help="the workspace (default: the only one)")
+    delete.add_argument("--database", default=default_db, help=db_help)
+    delete.set_defaults(func=cmd_delete_contact)
+
+    segment = sub.add_parser("segment", help="the Segment-compatible source's write key")
+    segment.add_argument("action", choices=["write-key"])
+    segment.add_argument("--rotate", action="store_true", help="replace the write key")
+    segment.add_argument("--app-id", help="the workspace (default: the only one)")
+    segment.add_argument("--database", default=default_db, help=db_help)
+    segment.set_defaults(func=cmd_segment)
+
+    stripe = sub.add_parser("stripe", help="Stripe webhook secrets and unmatched webhooks")
+    stripe_common = argparse.ArgumentParser(add_help=False)
+    stripe_common.add_argument("--app-id", help="the workspace (default: the only one)")
+    stripe_common.add_argument("--database", default=default_db, help=db_help)
+    stripe_sub = stripe.add_subparsers(dest="action", required=True)
+    for action, text in (("add-secret", "add a webhook signing secret (several may be active: rotation)"),
+                         ("remove-secret", "remove a webhook signing secret")):
+        one = stripe_sub.add_parser(action, help=text, parents=[stripe_common])
+        one.add_argument("secret", help="the endpoint's signing secret (whsec_…)")
+    stripe_sub.add_parser("secrets", help="list the secrets (shortened)", parents=[stripe_common])
+    unmatched = stripe_sub.add_parser("unmatched", help="verified webhooks that matched no contact",
+                                      parents=[stripe_common])
+    unmatched.add_argument("--all", action="store_true", help="also those tracked since")
+    unmatched.add_argument("--limit", type=int, default=100)
+    unmatched.add_argument("--json", action="store_true")
+    stripe_sub.add_parser("retry", help="track recorded unmatched webhooks whose contact now exists",
+                          parents=[stripe_common])
+    stripe.set_defaults(func=cmd_stripe)
+    admin = sub.add_parser("admin", help="teammate accounts for the admin pages (/admin)")
+    admin_sub = admin.add_subparsers(dest="action", required=True)
+    create = admin_sub.add_parser("create", help="create a teammate (or set a new password for one)")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of standard input (default: prompt)")
+    create.add_argument("--database", default=default_db, help=db_help)
+    admin.set_defaults(func=cmd_admin)
     return parser
 
 

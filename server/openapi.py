@@ -387,12 +387,6 @@ operation("/widget/{app_id}", "get", public(
     responses={"200": _ok("JavaScript", STRING, "text/javascript"),
                "404": _ok("Unknown app_id (a JavaScript comment)", STRING, "text/javascript")}))
 operation("/widget/{app_id}/panel.js", "get", public(
-    "The launcher and contact panel script, which the shim loads when first needed", "Messenger",
-    params=(_param("app_id", "path", STRING),),
-    responses={"200": _ok("JavaScript", STRING, "text/javascript"),
-               "404": _ok("Unknown app_id (a JavaScript comment)", STRING, "text/javascript")}))
-
-operation("/widget/{app_id}/panel.js", "get", public(
     "The contact panel script, which the shim loads when it is first needed", "Messenger",
     params=(_param("app_id", "path", STRING),),
     responses={"200": _ok("JavaScript", STRING, "text/javascript"),

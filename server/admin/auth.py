@@ -1,0 +1,184 @@
+"""Teammate sign-in: password hashes, the signed session cookie, CSRF tokens, a sign-in throttle.
+
+- Passwords: scrypt (N=2^14, r=8, p=5: one of the OWASP Password Storage Cheat Sheet's configurations)
+  with a 16-byte random salt per password, stored as ``scrypt$N$r$p$salt$hash`` so the cost can rise
+  later without breaking old hashes; compared in constant time. An unknown email costs the same hash.
+- The session: a cookie signed with itsdangerous (HMAC) under the server's secret key — the setting
+  ``TRAILMARK_SECRET_KEY``, or else one made once and kept in the database (``admin_settings``), so
+  restarts and every process keep the sessions. HttpOnly, SameSite=Lax, Path=/admin, Secure on https,
+  14 days. It holds the teammate id, a fingerprint of the password hash (changing the password signs
+  every session out), the chosen workspace and the CSRF token.
+- CSRF: every form carries the session's token; every POST is refused (403) without the same token.
+  The sign-in form too: its token lives in the same cookie before anyone signs in, and signing in
+  issues a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.requests import Request
+from starlette.responses import Response
+
+COOKIE = "trailmark_admin"
+SESSION_DAYS = 14
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 5
+_SCRYPT_MAXMEM = 64 * 1024 * 1024
+MIN_PASSWORD_LENGTH = 10
+
+
+# ------------------------------------------------------------------------------------------ passwords
+def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=_SCRYPT_MAXMEM, dklen=32)
+    return f"scrypt${n}${r}${p}${_b64(salt)}${_b64(digest)}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Constant-time check of ``password`` against a stored ``scrypt$…`` hash (False for any other)."""
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = _unb64(digest)
+        actual = hashlib.scrypt(password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p),
+                                maxmem=_SCRYPT_MAXMEM, dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+async def verify_password_async(password: str, stored: str | None) -> bool:
+    """:func:`verify_password` off the event loop (a hash takes ~0.3 s). ``stored=None`` (no such
+    teammate) hashes anyway, so a wrong email takes as long as a wrong password."""
+    if stored is None:
+        await asyncio.to_thread(verify_password, password, _dummy_hash())
+        return False
+    return await asyncio.to_thread(verify_password, password, stored)
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is refused, or ``None``."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"the password must be at least {MIN_PASSWORD_LENGTH} characters long"
+    if len(password) > 1024:
+        return "the password must be at most 1024 characters long"
+    return None
+
+
+_DUMMY: list[str] = []
+
+
+def _dummy_hash() -> str:
+    if not _DUMMY:
+        _DUMMY.append(hash_password(secrets.token_urlsafe(16)))
+    return _DUMMY[0]
+
+
+def fingerprint(password_hash: str) -> str:
+    """A short tag of the stored hash: sessions carry it, so a new password ends the old sessions."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# ------------------------------------------------------------------------------------------ the session
+@dataclass(frozen=True)
+class Session:
+    csrf: str
+    teammate_id: int | None = None
+    password: str | None = None  # fingerprint() of the password hash at sign-in
+    app_id: str | None = None  # the workspace picked in the nav
+    flash: str | None = None  # a one-time notice for the next page
+    flash_error: bool = False
+
+    @classmethod
+    def fresh(cls) -> Session:
+        return cls(csrf=secrets.token_urlsafe(32))
+
+    def signed_in(self, teammate_id: int, password_hash: str) -> Session:
+        """A new session for a teammate who just signed in (a new CSRF token: no fixation)."""
+        return Session(csrf=secrets.token_urlsafe(32), teammate_id=teammate_id,
+                       password=fingerprint(password_hash), app_id=self.app_id)
+
+    def with_flash(self, message: str | None, error: bool = False) -> Session:
+        return replace(self, flash=message, flash_error=error)
+
+
+class SessionCodec:
+    """Signs and checks the session cookie."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="trailmark.admin.session")
+
+    def load(self, request: Request) -> Session | None:
+        raw = request.cookies.get(COOKIE)
+        if not raw:
+            return None
+        try:
+            data: Any = self._serializer.loads(raw, max_age=SESSION_DAYS * 86400)
+            return Session(**data) if isinstance(data, dict) else None
+        except (BadSignature, TypeError):
+            return None
+
+    def save(self, request: Request, response: Response, session: Session) -> None:
+        response.set_cookie(COOKIE, self._serializer.dumps(asdict(session)), max_age=SESSION_DAYS * 86400,
+                            path="/admin", httponly=True, samesite="lax", secure=request.url.scheme == "https")
+
+
+def csrf_ok(session: Session | None, token: Any) -> bool:
+    if session is None or not isinstance(token, str) or not token:
+        return False
+    return hmac.compare_digest(token.encode(), session.csrf.encode())
+
+
+async def session_codec(request: Request) -> SessionCodec:
+    """The app's codec, keyed by ``settings.secret_key`` or the key kept in the database."""
+    state = request.app.state
+    codec: SessionCodec | None = getattr(state, "admin_session_codec", None)
+    if codec is None:
+        key = getattr(state.settings, "secret_key", None) or await state.store.admin_secret_key()
+        codec = SessionCodec(key)
+        state.admin_session_codec = codec
+    return codec
+
+
+# ------------------------------------------------------------------------------------------ throttle
+class SignInThrottle:
+    """At most ``limit`` failed sign-ins per email in ``window`` seconds (in-process: each server process
+    counts its own). Slows password guessing down; the slow hash does the rest."""
+
+    def __init__(self, limit: int = 10, window: int = 900) -> None:
+        self.limit, self.window = limit, window
+        self._failures: dict[str, list[float]] = {}
+
+    def blocked(self, email: str) -> bool:
+        now = time.monotonic()
+        recent = [t for t in self._failures.get(email, []) if now - t < self.window]
+        if recent:
+            self._failures[email] = recent
+        else:
+            self._failures.pop(email, None)
+        return len(recent) >= self.limit
+
+    def failed(self, email: str) -> None:
+        if len(self._failures) > 10_000:
+            self._failures.clear()
+        self._failures.setdefault(email, []).append(time.monotonic())
+
+    def succeeded(self, email: str) -> None:
+        self._failures.pop(email, None)
