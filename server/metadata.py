@@ -80,8 +80,12 @@ def normalize_event_name(raw: Any) -> str:
 
 
 def display_name(name: str) -> str:
-    """How a key or event name is shown: dashes are not displayed ('invited-friend' → 'Invited friend')."""
-    text = " ".join(name.replace("-", " ").split())
+    """How a key or event name is shown: dashes are not displayed ('invited-friend' → 'Invited friend').
+
+    Underscores are shown as spaces too (our choice: the seed's own example keys are snake_case, such as
+    ``file_location``, and a teammate reads "File location" more easily). The stored key is unchanged, so
+    'file_location' and 'file location' stay different data, exactly as the seed says of dashes."""
+    text = " ".join(name.replace("-", " ").replace("_", " ").split())
     return text[:1].upper() + text[1:]
 
 

@@ -361,7 +361,7 @@ async def test_profile_renders_metadata_by_type(admin: Any) -> None:
     assert img and 'loading="lazy"' in img.group(0) and 'referrerpolicy="no-referrer"' in img.group(0)
     assert "1 Jan 2026, 00:00 UTC" in page and 'title="2026-01-01 00:00:00 UTC"' in page
     # Key names as display names: dashes are not displayed (seed doc); the stored key is the hover text.
-    assert '<dt title="invited-friend">Invited friend</dt>' in page and '<dt title="order_number">Order_number</dt>' in page
+    assert '<dt title="invited-friend">Invited friend</dt>' in page and '<dt title="order_number">Order number</dt>' in page
     assert ">Upload complete</a>" in page and ">Viewed pricing</a>" in page
     assert "as visitor" in page and "as lead" in page
     assert "Do you do invoices?" in page and "message-card prominent" in page

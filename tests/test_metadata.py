@@ -225,11 +225,11 @@ def test_dash_and_space_stay_different_keys_but_display_alike() -> None:
     ("upload-complete", "Upload complete"),
     ("a--b", "A b"),
     ("-leading-dash", "Leading dash"),
-    ("file_location", "File_location"),
+    ("file_location", "File location"),
     ("x", "X"),
     ("", ""),
 ], ids=["dash", "space", "event-name", "double-dash", "leading-dash", "underscore", "one-char", "empty"])
-def test_display_name_drops_dashes(name: str, shown: str) -> None:
+def test_display_name_drops_dashes_and_underscores(name: str, shown: str) -> None:
     assert display_name(name) == shown
 
 
