@@ -133,7 +133,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
                 continue
             bar = ProgressBar(f"{label}", events + visitors)
             deleted = await purge_workspace(store, ws, batch_size=args.batch_size,
-                                            progress=lambda e, v: bar.update(e + v))
+                                            progress=lambda e, v, bar=bar: bar.update(e + v))
             bar.done()
             print(f"{label}: deleted {deleted[0]} visitor events and {deleted[1]} expired visitors")
 

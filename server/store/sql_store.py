@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import ApiError
 from .db import Conn, Database
 from .models import (
-    LEAD, USER, VISITOR, AppendRequest, Contact, EventName, EventResult, Merge, StoredEvent, Workspace,
+    USER, VISITOR, AppendRequest, Contact, EventName, EventResult, Merge, StoredEvent, Workspace,
 )
 from .admin_reads import AdminReads
 from .contacts_store import ContactsStore
