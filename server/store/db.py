@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,18 +47,19 @@ class Database(Protocol):
 
 
 class SQLiteConn:
+    """A reader connection: aiosqlite, one thread hop per statement (``execute_fetchall``)."""
+
     dialect = "sqlite"  # read by sql_store (PostgreSQL takes advisory locks where SQLite's one writer suffices)
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
-        async with self.db.execute(sql, tuple(args)) as cur:
-            return list(await cur.fetchall())
+        return list(await self.db.execute_fetchall(sql, tuple(args)))
 
     async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
-        async with self.db.execute(sql, tuple(args)) as cur:
-            return await cur.fetchone()
+        rows = await self.db.execute_fetchall(sql, tuple(args))
+        return rows[0] if rows else None
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         async with self.db.execute(sql, tuple(args)) as cur:
@@ -65,6 +67,54 @@ class SQLiteConn:
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await self.db.executemany(sql, [tuple(r) for r in rows])
+
+
+class SQLiteWriterConn:
+    """The writer's connection: plain ``sqlite3``, used only on the writer thread.
+
+    Its methods are coroutines so that write jobs are written once for both backends, but they never
+    suspend: the writer thread drives a whole batch of jobs to completion in one call (see
+    :func:`run_to_completion`), instead of one event-loop round trip per statement.
+    """
+
+    dialect = "sqlite"
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        cur = self.db.execute(sql, tuple(args))
+        try:
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+        cur = self.db.execute(sql, tuple(args))
+        try:
+            return cur.fetchone()
+        finally:
+            cur.close()
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
+        cur = self.db.execute(sql, tuple(args))
+        try:
+            return cur.rowcount
+        finally:
+            cur.close()
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.db.executemany(sql, [tuple(r) for r in rows]).close()
+
+
+def run_to_completion(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine that never suspends (a write job over :class:`SQLiteWriterConn`) on this thread."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("a SQLite write job awaited something other than its connection")
 
 
 @dataclass
@@ -77,12 +127,17 @@ class _Pending:
 
 @dataclass
 class SQLiteDatabase:
-    """aiosqlite in WAL mode: reads on a small pool, every write through one writer task.
+    """SQLite in WAL mode: reads on a small aiosqlite pool, every write through one writer thread.
 
     Durability: ``synchronous=FULL``. In WAL mode FULL fsyncs the WAL on every commit, so a transaction
     that committed survives an application crash *and* a power loss or OS crash. (NORMAL would only
     promise the former.) Group commit pays that fsync once per batch, not once per request, and the
     server answers 2xx only after the commit returned.
+
+    The writer: a task collects whatever writes are queued (up to ``max_batch``) and hands the whole
+    batch to one dedicated thread, which runs it as one transaction on its own ``sqlite3`` connection
+    and returns every job's outcome. One thread hop per batch, where aiosqlite would make one (or three)
+    per statement, each waiting for a turn of a busy event loop.
     """
 
     path: str
@@ -91,7 +146,8 @@ class SQLiteDatabase:
     dialect: str = "sqlite"
     _queue: asyncio.Queue[_Pending] = field(default_factory=asyncio.Queue)
     _pool: asyncio.Queue[SQLiteConn] = field(default_factory=asyncio.Queue)
-    _writer: SQLiteConn | None = None
+    _writer: SQLiteWriterConn | None = None
+    _thread: ThreadPoolExecutor | None = None
     _task: asyncio.Task[None] | None = None
     _all: list[aiosqlite.Connection] = field(default_factory=list)
 
@@ -103,17 +159,27 @@ class SQLiteDatabase:
         self._all.append(db)
         return db
 
+    def _open_writer(self) -> SQLiteWriterConn:
+        db = sqlite3.connect(self.path, isolation_level=None)  # created on, and used only by, the writer thread
+        db.row_factory = sqlite3.Row
+        for pragma in ("busy_timeout = 5000", "foreign_keys = ON", "journal_mode = WAL", "synchronous = FULL"):
+            db.execute(f"PRAGMA {pragma}").close()
+        conn = SQLiteWriterConn(db)
+        run_to_completion(self._migrate(conn))
+        return conn
+
+    async def _on_writer(self, fn: Callable[..., Any], *args: Any) -> Any:
+        assert self._thread is not None
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
     async def open(self) -> None:
-        writer = await self._connect()
-        await writer.execute("PRAGMA journal_mode = WAL")
-        await writer.execute("PRAGMA synchronous = FULL")
-        self._writer = SQLiteConn(writer)
-        await self._migrate(self._writer)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trailmark-sqlite-writer")
+        self._writer = await self._on_writer(self._open_writer)
         for _ in range(self.readers):
             self._pool.put_nowait(SQLiteConn(await self._connect()))
         self._task = asyncio.create_task(self._write_loop(), name="trailmark-sqlite-writer")
 
-    async def _migrate(self, conn: SQLiteConn) -> None:
+    async def _migrate(self, conn: Conn) -> None:
         await conn.execute("BEGIN IMMEDIATE")
         try:
             await conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
@@ -137,6 +203,13 @@ class SQLiteDatabase:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
+        if self._thread:
+            if self._writer:
+                await self._on_writer(self._writer.db.close)  # after any batch still running on the thread
+                self._writer = None
+            self._thread.shutdown(wait=True)
+            self._thread = None
         for db in self._all:
             await db.close()
         self._all.clear()
@@ -164,62 +237,64 @@ class SQLiteDatabase:
             batch = [await self._queue.get()]
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            await self._run_batch(batch)
+            try:
+                outcomes = await self._on_writer(self._run_batch, batch)
+            except Exception as exc:  # the writer thread itself failed: every caller hears of it
+                log.exception("write batch failed")
+                outcomes = [(False, exc)] * len(batch)
+            for pending, (ok, value) in zip(batch, outcomes):
+                if pending.future.done():  # its caller went away (a cancelled request)
+                    continue
+                if ok:
+                    pending.future.set_result(value)
+                else:
+                    pending.future.set_exception(value)
 
-    async def _run_batch(self, batch: list[_Pending]) -> None:
-        """One transaction for the whole batch (group commit); futures resolve only after COMMIT."""
+    def _run_batch(self, batch: list[_Pending]) -> list[tuple[bool, Any]]:
+        """On the writer thread: one transaction for the whole batch (group commit).
+
+        Returns each job's outcome (ok, value or exception); the loop resolves the callers' futures only
+        after COMMIT returned. A job that raises is rolled back to its savepoint alone; a batch whose
+        transaction fails as a whole is retried one job at a time, so one request never fails its neighbours.
+        """
         conn = self._writer
         assert conn is not None
-        outcomes: list[tuple[_Pending, bool, Any]] = []
+        outcomes: dict[int, tuple[bool, Any]] = {}
         try:
-            await conn.execute("BEGIN IMMEDIATE")
-            groups: dict[GroupJob, list[_Pending]] = {}
-            for pending in batch:
+            conn.db.execute("BEGIN IMMEDIATE").close()
+            groups: dict[GroupJob, list[int]] = {}
+            for i, pending in enumerate(batch):
                 if pending.group is not None:
-                    groups.setdefault(pending.group, []).append(pending)
-                    continue
-                outcomes.append((pending, *await _in_savepoint(conn, pending.job)))
+                    groups.setdefault(pending.group, []).append(i)
+                else:
+                    outcomes[i] = _in_savepoint(conn, pending.job)
             for group, members in groups.items():
                 # A grouped job returns one outcome per item (a value or an exception) and must not
                 # leave partial writes behind for an item it refuses.
-                results = await group(conn, [m.item for m in members])
-                for member, result in zip(members, results):
-                    outcomes.append((member, not isinstance(result, BaseException), result))
-            await conn.execute("COMMIT")
-        except BaseException as exc:
+                results = run_to_completion(group(conn, [batch[i].item for i in members]))
+                for i, result in zip(members, results):
+                    outcomes[i] = (not isinstance(result, BaseException), result)
+            conn.db.execute("COMMIT").close()
+        except Exception as exc:
             with contextlib.suppress(Exception):
-                await conn.execute("ROLLBACK")
-            if isinstance(exc, Exception) and len(batch) > 1:
-                # One request must not fail its neighbours: run each alone to find the one that broke it.
-                for pending in batch:
-                    await self._run_batch([pending])
-                return
-            for pending in batch:  # the transaction is gone: its caller hears of it
-                if not pending.future.done():
-                    pending.future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("writer stopped"))
-            if not isinstance(exc, Exception):
-                raise
-            log.exception("write batch failed")
-            return
-        for pending, ok, value in outcomes:
-            if pending.future.done():
-                continue
-            if ok:
-                pending.future.set_result(value)
-            else:
-                pending.future.set_exception(value)
+                conn.db.execute("ROLLBACK").close()
+            if len(batch) > 1:
+                return [self._run_batch([pending])[0] for pending in batch]
+            log.error("write failed", exc_info=exc)
+            return [(False, exc)]
+        return [outcomes[i] for i in range(len(batch))]
 
 
-async def _in_savepoint(conn: SQLiteConn, job: Job | None) -> tuple[bool, Any]:
+def _in_savepoint(conn: SQLiteWriterConn, job: Job | None) -> tuple[bool, Any]:
     assert job is not None
-    await conn.execute("SAVEPOINT job")
+    conn.db.execute("SAVEPOINT job").close()
     try:
-        result = await job(conn)
+        result = run_to_completion(job(conn))
     except Exception as exc:
-        await conn.execute("ROLLBACK TO job")
-        await conn.execute("RELEASE job")
+        conn.db.execute("ROLLBACK TO job").close()
+        conn.db.execute("RELEASE job").close()
         return False, exc
-    await conn.execute("RELEASE job")
+    conn.db.execute("RELEASE job").close()
     return True, result
 
 
