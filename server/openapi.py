@@ -286,6 +286,8 @@ EVENT_IDENTIFIERS = (
     _param("filter[user_id]", "query", STRING, "Alias of user_id (python-intercom's unstable client)"),
     _param("filter[intercom_user_id]", "query", STRING, "Alias of intercom_user_id"),
     _param("filter[email]", "query", STRING, "Alias of email"),
+    _param("filter", "query", STRING, 'The identifier as a JSON object, e.g. {"user_id": "314159"} '
+           "(what intercom-client's, Node, unstable dataEvents.lisDataEvents sends)"),
 )
 PAGING = (_param("per_page", "query", {"type": "integer", "minimum": 1, "maximum": 150}, "Default 50"),
           _param("starting_after", "query", STRING, "The cursor from pages.next.starting_after"))

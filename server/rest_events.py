@@ -195,11 +195,35 @@ def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def _json_filter(request: Request) -> dict[str, Any]:
+    """``filter={"user_id": "…"}``: a JSON object in one query parameter, which is how the Node SDK's
+    (``intercom-client`` 7.x) ``unstable.dataEvents.lisDataEvents({filter: {…}})`` serialises its filter.
+    Absent: ``{}``; not a JSON object: 400."""
+    raw = request.query_params.get("filter")
+    if raw is None:
+        return {}
+    reject_nul(raw, "filter")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise bad_request('filter must be a JSON object such as {"user_id": "314159"}', "filter")
+    return value
+
+
 def _query(request: Request, name: str) -> str | None:
-    """A query parameter, also under the ``filter[name]`` alias the Python SDK's newer client sends."""
+    """A query parameter, also under the ``filter[name]`` alias the Python SDK's newer client sends, or in
+    the JSON object ``filter`` the Node SDK's newer client sends."""
     value = request.query_params.get(name)
     if value is None:
         value = request.query_params.get(f"filter[{name}]")
+    if value is None:
+        item = _json_filter(request).get(name)
+        if item is not None:
+            if isinstance(item, bool) or not isinstance(item, (str, int)):
+                raise bad_request(f"filter.{name} must be a string", f"filter.{name}")
+            value = str(item)
     reject_nul(value, name)
     return value
 

@@ -330,6 +330,36 @@ async def test_user_id_and_its_filter_alias(harness, param):
     assert [e["event_name"] for e in r.json()["events"]] == ["x"]
 
 
+async def test_filter_as_a_json_object_as_the_node_sdk_sends_it(harness):
+    """intercom-client 7.x (Node) ``unstable.dataEvents.lisDataEvents({filter: {user_id}, type: "user"})``
+    sends ``GET /events?filter={"user_id":"…"}&type=user`` (tests/test_node_sdks.py runs the SDK itself)."""
+    h = harness
+    user = await make_user(h, email="a+b@example.com")
+    await send(h, {"event_name": "x", "user_id": "314159"})
+    for ident in ({"user_id": "314159"}, {"user_id": 314159}, {"email": "a+b@example.com"},
+                  {"intercom_user_id": user.id}):
+        r = await h.client.get("/events", params={"filter": json.dumps(ident), "type": "user"}, headers=h.auth)
+        assert r.status_code == 200, (ident, r.text)
+        assert [(e["event_name"], e["intercom_user_id"]) for e in r.json()["events"]] == [("x", user.id)]
+    r = await h.client.get("/events", params={"filter": json.dumps({"user_id": "314159"}), "type": "user",
+                                              "summary": "true"}, headers=h.auth)
+    assert r.json()["type"] == "event.summary" and r.json()["events"][0]["count"] == 1
+    # Its pages links name the contact with plain parameters.
+    r = await h.client.get("/events", params={"filter": '{"user_id": "314159"}', "type": "user"}, headers=h.auth)
+    assert "user_id=314159" in r.json()["pages"]["since"] and "filter" not in r.json()["pages"]["since"]
+    # A plain parameter wins over the filter; a filter that is not a JSON object is a 400, not a 500.
+    r = await h.client.get("/events", params={"user_id": "314159", "filter": '{"user_id": "nobody"}',
+                                              "type": "user"}, headers=h.auth)
+    assert r.status_code == 200, r.text
+    for bad in ("{not json", "[1]", '"314159"', "null"):
+        assert_error(await list_events(h, filter=bad), 400, "parameter_invalid", "filter")
+    assert_error(await list_events(h, filter='{"user_id": {"a": 1}}'), 400, "parameter_invalid", "filter.user_id")
+    assert_error(await list_events(h, filter='{"user_id": true}'), 400, "parameter_invalid", "filter.user_id")
+    assert_error(await list_events(h, filter="{}"), 400, "parameter_not_found", "user_id")
+    assert_error(await list_events(h, filter='{"user_id": "nobody"}'), 404, "not_found")
+    assert_error(await list_events(h, filter='{"user_id": "a\\u0000b"}'), 400, "parameter_invalid")
+
+
 @pytest.mark.parametrize("param", ["email", "filter[email]"])
 async def test_email_lookup(harness, param):
     h = harness
