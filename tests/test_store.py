@@ -18,6 +18,7 @@ import pytest
 
 from server.errors import ApiError
 from server.store import SQLStore, open_store
+from server.store.history_stats import history_args, history_stats_sql
 from server.store.models import AppendRequest, NewEvent, Workspace
 from server.store.postgres_db import redact, to_dollar
 from server.store.schema import MIGRATIONS
@@ -264,6 +265,80 @@ async def test_events_for_hides_visitor_events_older_than_the_floor(store, ws):
     older = await store.events_for(ws, lead, limit=10, before=(newest.created_at, newest.id))
     assert [e.event_name for e in older] == ["recent-visit"]
     assert [e.event_name for e in await store.events_for(ws, lead, limit=10, since=now - DAY)] == ["asked-question"]
+
+
+async def summary_row_by_row(store: SQLStore, ws: Workspace, contact) -> list[tuple[str, int, int, int]]:
+    """The summary the slow way: every event of every source, the visibility condition row by row."""
+    async with store.db.read() as conn:
+        sources = await store.sources(conn, contact)
+        rows = []
+        for s in sources:
+            rows += await conn.fetch_all(
+                "SELECT n.name, e.created_at FROM events e JOIN event_names n ON n.id = e.event_name_id "
+                "WHERE e.contact_id = ? AND (CAST(? AS BIGINT) IS NULL OR e.role <> 'visitor' OR e.created_at >= ?)",
+                (s.contact_id, s.visitor_floor, s.visitor_floor))
+    by_name: dict[str, list[int]] = {}
+    for r in rows:
+        by_name.setdefault(r["name"], []).append(r["created_at"])
+    return sorted(((n, len(t), min(t), max(t)) for n, t in by_name.items()), key=lambda x: (-x[3], x[0]))
+
+
+async def test_summary_and_merge_history_count_only_visible_events_across_merges(store, ws):
+    """Visitor-phase events older than a source's floor are hidden, others shown (whatever their age), in
+    the profile summary and in each merge's visible count alike: a lead's backdated lead-phase event and the
+    user's own old event count, the visitors' old visits do not, and a name with only hidden events is absent."""
+    now = int(time.time())
+    user = await store.create_contact(ws, "user", external_id="u-hist")
+    await append(store, ws, user.id, ev("u-old", "signed-up", now - 400 * DAY),
+                 ev("u-new", "viewed-pricing", now - DAY))
+    lead = await store.create_visitor(ws)
+    await append(store, ws, lead.id, ev("l-hidden", "viewed-pricing", now - 200 * DAY),
+                 ev("l-hidden-2", "read-docs", now - 150 * DAY), ev("l-shown", "viewed-pricing", now - 30 * DAY))
+    lead = await store.convert_to_lead(ws, lead.id, email="hist@example.com", reason="test", proof="none")
+    await append(store, ws, lead.id, ev("l-backdated", "asked-question", now - 300 * DAY),
+                 ev("l-lead", "viewed-pricing", now - 2 * DAY))
+    visitor = await store.create_visitor(ws)
+    await append(store, ws, visitor.id, ev("v-hidden", "viewed-pricing", now - 120 * DAY),
+                 ev("v-hidden-2", "started-trial", now - 95 * DAY), ev("v-shown", "viewed-pricing", now - 5 * DAY),
+                 ev("v-shown-2", "started-trial", now - 3 * DAY))
+    # The lead's own profile before any merge: its visitor phase from the floor on, and its lead phase.
+    assert [(s["name"], s["count"], s["first"], s["last"]) for s in await store.event_summary(ws, lead)] == [
+        ("viewed-pricing", 2, now - 30 * DAY, now - 2 * DAY), ("asked-question", 1, now - 300 * DAY, now - 300 * DAY)]
+    await store.identify_user(ws, lead.id, user_id="u-hist", email=None, reason="boot", proof="none")
+    user = await store.identify_user(ws, visitor.id, user_id="u-hist", email=None, reason="boot", proof="none")
+
+    summary = await store.event_summary(ws, user)
+    expected = [("viewed-pricing", 4, now - 30 * DAY, now - DAY), ("started-trial", 1, now - 3 * DAY, now - 3 * DAY),
+                ("asked-question", 1, now - 300 * DAY, now - 300 * DAY),
+                ("signed-up", 1, now - 400 * DAY, now - 400 * DAY)]
+    assert [(s["name"], s["count"], s["first"], s["last"]) for s in summary] == expected
+    assert all(type(s["count"]) is int for s in summary)
+    assert await summary_row_by_row(store, ws, user) == expected
+    assert sum(s["count"] for s in summary) == len(await timeline(store, ws, user.id)) == 7
+
+    history = {(v.merge.kind, v.merge.from_contact): v.visible_events
+               for v in await store.admin_merge_history(ws, user)}
+    assert history == {("merge", lead.id): 3, ("merge", visitor.id): 2}
+    lead_history = {(v.merge.kind, v.merge.from_contact): v.visible_events
+                    for v in await store.admin_merge_history(ws, lead)}
+    assert lead_history == {("convert", lead.id): 1, ("merge", lead.id): 3}  # the conversion kept one visit
+    assert await store.event_summary(ws, await store.create_visitor(ws)) == []
+
+
+async def test_history_stats_read_only_the_covering_index(store, ws):
+    """SQLite's plan for the summary and the merge counts: every events access is a search of the covering
+    index (never a scan, never a table row), so the cost follows the visible events, not the stored ones."""
+    if store.db.dialect != "sqlite":
+        pytest.skip("PostgreSQL picks its plan from statistics")
+    queries = [(history_stats_sql(2) + "SELECT * FROM h_stats", [("a", None), ("b", 1)]),
+               (history_stats_sql(1, count_only=True, visitor_only=True) + "SELECT SUM(n) FROM h_stats", [("a", 1)])]
+    for sql, sources in queries:
+        async with store.db.read() as conn:
+            rows = await conn.fetch_all("EXPLAIN QUERY PLAN " + sql, history_args(sources))
+        on_events = [r["detail"] for r in rows if r["detail"].startswith(("SEARCH e ", "SCAN e "))]
+        assert on_events, [r["detail"] for r in rows]
+        assert all(d.startswith("SEARCH e USING COVERING INDEX events_contact_name_role_time (contact_id=?")
+                   for d in on_events), on_events
 
 
 async def test_event_name_reads_and_admin_writes(store, ws):

@@ -29,6 +29,7 @@ from .models import (
 )
 from .admin_reads import AdminReads
 from .contacts_store import ContactsStore
+from .history_stats import history_args, history_stats_sql, without_jit
 from .sources_store import SourcesStore
 
 MAX_ACTIVE_EVENT_NAMES = 120  # Intercom: "Cannot have more than 120 active event names"
@@ -478,22 +479,20 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
         return [StoredEvent.from_row(r) for r in rows]
 
     async def event_summary(self, workspace: Workspace, contact: Contact) -> list[dict[str, Any]]:
-        """Per event name: count, first, last over the contact's merged history (all time)."""
+        """Per event name: count, first, last over the contact's merged history (all time), most recent
+        first. Read from the ``(contact, name, role, created_at)`` index per source and pair
+        (``history_stats``): a few seeks per name plus a step per visible event, no table rows."""
         async with self.db.read() as conn:
             sources = await self.sources(conn, contact)
-            parts, args = [], []
-            for source in sources:
-                clause = "SELECT e.event_name_id, e.created_at FROM events e WHERE e.contact_id = ?"
-                args.append(source.contact_id)
-                if source.visitor_floor is not None:
-                    clause += " AND (e.role <> 'visitor' OR e.created_at >= ?)"
-                    args.append(source.visitor_floor)
-                parts.append(clause)
+            if not sources:
+                return []
+            await without_jit(conn)
             rows = await conn.fetch_all(
-                "SELECT n.name, n.description, COUNT(*) AS count, MIN(h.created_at) AS first, "
-                f"MAX(h.created_at) AS last FROM ({' UNION ALL '.join(parts)}) AS h "
-                "JOIN event_names n ON n.id = h.event_name_id GROUP BY n.name, n.description "
-                "ORDER BY MAX(h.created_at) DESC", args)
+                history_stats_sql(len(sources)) +
+                "SELECT n.name, n.description, CAST(SUM(s.n) AS BIGINT) AS count, MIN(s.first_at) AS first, "
+                "MAX(s.last_at) AS last FROM h_stats s JOIN event_names n ON n.id = s.name_id "
+                "GROUP BY n.name, n.description HAVING SUM(s.n) > 0 ORDER BY MAX(s.last_at) DESC, n.name",
+                history_args([(s.contact_id, s.visitor_floor) for s in sources]))
         return [dict(name=r["name"], description=r["description"], count=r["count"], first=r["first"],
                      last=r["last"]) for r in rows]
 
@@ -710,26 +709,39 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
                 drop_events[row[2]] += 1
                 for d in ev.dropped:
                     drops[(row[2], d["key"][:255], d["reason"])] += 1
-    # Rows are updated in key order, so concurrent transactions (other processes) can't deadlock.
-    for name_id, times in sorted(per_name.items()):
-        lo, hi = min(times), max(times)
-        await conn.execute(
-            "UPDATE event_names SET event_count = event_count + ?, "
-            "first_seen = CASE WHEN first_seen IS NULL OR first_seen > ? THEN ? ELSE first_seen END, "
-            "last_seen = CASE WHEN last_seen IS NULL OR last_seen < ? THEN ? ELSE last_seen END, "
-            "dropped_metadata_count = dropped_metadata_count + ? WHERE id = ?",
-            (len(times), lo, lo, hi, hi, drop_events.get(name_id, 0), name_id))
-    if per_day:
-        await conn.executemany(
-            "INSERT INTO event_daily_counts (event_name_id, day, count) VALUES (?, ?, ?) ON CONFLICT "
-            "(event_name_id, day) DO UPDATE SET count = event_daily_counts.count + excluded.count",
-            [(n, d, c) for (n, d), c in sorted(per_day.items())])
+    # The aggregates are hot rows that every ingest transaction updates. They are written last, in few
+    # statements, so (on PostgreSQL) a transaction holds their locks for as few round trips as possible
+    # before its COMMIT; rows go in key order, so concurrent transactions (other processes) can't deadlock.
     if drops:
         await conn.executemany(
             "INSERT INTO metadata_drops (event_name_id, key, reason, count, last_seen) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (event_name_id, key, reason) DO UPDATE SET count = metadata_drops.count + excluded.count, "
             "last_seen = excluded.last_seen", [(n, k, r, c, t) for (n, k, r), c in sorted(drops.items())])
-    for name_id, n in sorted(dropped_archived.items()):
-        await conn.execute("UPDATE event_names SET dropped_count = dropped_count + ? WHERE id = ?", (n, name_id))
+    counters = [(name_id, len(times), min(times), max(times), drop_events.get(name_id, 0), 0)
+                for name_id, times in per_name.items()]
+    counters += [(name_id, 0, None, None, 0, n) for name_id, n in dropped_archived.items()]
+    if counters:
+        await _add_to_name_counters(conn, sorted(counters))
+    if per_day:
+        await conn.executemany(
+            "INSERT INTO event_daily_counts (event_name_id, day, count) VALUES (?, ?, ?) ON CONFLICT "
+            "(event_name_id, day) DO UPDATE SET count = event_daily_counts.count + excluded.count",
+            [(n, d, c) for (n, d), c in sorted(per_day.items())])
     return out
 
+
+
+async def _add_to_name_counters(conn: Conn, counters: list[tuple[int, int, int | None, int | None, int, int]]) -> None:
+    """One UPDATE for every event name's counters: (id, events, first, last, with dropped metadata, dropped)."""
+    values = ", ".join(["(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), "
+                        "CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))"] * len(counters))
+    await conn.execute(
+        "UPDATE event_names SET event_count = event_names.event_count + v.column2, "
+        "first_seen = CASE WHEN v.column3 IS NOT NULL AND (event_names.first_seen IS NULL "
+        "  OR event_names.first_seen > v.column3) THEN v.column3 ELSE event_names.first_seen END, "
+        "last_seen = CASE WHEN v.column4 IS NOT NULL AND (event_names.last_seen IS NULL "
+        "  OR event_names.last_seen < v.column4) THEN v.column4 ELSE event_names.last_seen END, "
+        "dropped_metadata_count = event_names.dropped_metadata_count + v.column5, "
+        "dropped_count = event_names.dropped_count + v.column6 "
+        f"FROM (VALUES {values}) AS v WHERE event_names.id = v.column1",
+        [x for row in counters for x in row])
