@@ -157,7 +157,7 @@ async def pick_workspace(store: SQLStore, app_id: str | None) -> Workspace:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .importer import import_file
+    from .importer import CHUNK_ROWS, import_file
 
     bars: list[ProgressBar] = []
 
@@ -169,7 +169,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     async def run(store: SQLStore) -> Any:
         ws = await pick_workspace(store, args.app_id)
         return await import_file(store, ws, args.file, fmt=args.format, create_users=not args.no_create_users,
-                                 chunk_rows=args.chunk_rows, progress=None if args.quiet else progress)
+                                 chunk_rows=args.chunk_rows or CHUNK_ROWS, progress=None if args.quiet else progress)
 
     summary = asyncio.run(_with_store(args.database, run))
     if bars:
@@ -360,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--app-id", help="the workspace (default: the only one)")
     imp.add_argument("--no-create-users", action="store_true",
                      help="reject rows whose user_id names no user (default: create the user)")
-    imp.add_argument("--chunk-rows", type=int, default=10_000, help="rows stored per step")
+    imp.add_argument("--chunk-rows", type=int, default=None,
+                     help="valid rows stored per transaction (default 20,000: server/importer.py CHUNK_ROWS)")
     imp.add_argument("--max-reasons", type=int, default=10, help="rejection reasons shown")
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -47,7 +47,7 @@ async def parse_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> dict[
         raise bad_request("Request body is empty; send a JSON object", code="parameter_invalid")
     try:
         # Decoded strictly: json.loads(bytes) would let UTF-8-encoded surrogates through ("surrogatepass").
-        data = json.loads(body.decode("utf-8-sig"), parse_float=_finite_float, parse_constant=_refuse_constant)
+        data = loads_strict(body.decode("utf-8-sig"))
     except (ValueError, UnicodeDecodeError):
         raise bad_request("Request body is not valid JSON") from None
     if not isinstance(data, dict):
@@ -68,6 +68,11 @@ def _finite_float(text: str) -> float:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def loads_strict(text: str) -> Any:
+    """``json.loads`` that refuses NaN, Infinity and numbers that overflow to infinity (ValueError)."""
+    return json.loads(text, parse_float=_finite_float, parse_constant=_refuse_constant)
 
 
 # "\ud800" alone decodes to a lone surrogate that no UTF-8 database text can hold; escaped pairs (emoji

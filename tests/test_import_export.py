@@ -9,7 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from server import cli
+from server.errors import ApiError
 from server.importer import cell_value, import_file
 from server.store import open_store
 from server.store.models import AppendRequest, NewEvent
@@ -124,6 +127,142 @@ async def test_import_and_rest_share_intercoms_event_identity(harness, tmp_path)
     assert (summary.accepted, summary.duplicate) == (1, 1)
     assert summary.reasons == {"user_id must not contain control characters": 1}
 
+
+
+def mixed_rows(base: int) -> list[Any]:
+    """Valid rows for five users and a lead, rows refused for every kind of reason, a repeated event."""
+    rows: list[Any] = []
+    for i in range(40):
+        metadata: dict[str, Any] = {"plan": ["free", "pro"][i % 2], "seats": i, "renews_at": base + i,
+                                    "page": f"https://example.com/p/{i}", "avatar": f"https://cdn.example.com/{i}.PNG",
+                                    "total": {"amount": 100 + i, "currency": "EUR"}, "Flag": i % 3 == 0}
+        rows.append({"event_name": f"Event.{i % 4}", "created_at": base + i, "user_id": f"u{i % 5}",
+                     "metadata": metadata})
+    rows += [{"event_name": "lead-event", "created_at": "2024-01-02T03:04:05Z", "email": "LEAD@example.com"},
+             {"event_name": "x", "created_at": base, "intercom_user_id": "no-such-contact"},
+             '{"event_name": "x", ', {"user_id": "u1", "created_at": base},
+             {"event_name": "x", "created_at": base * 1000, "user_id": "u1"},
+             {"event_name": "x", "created_at": base, "user_id": "u\u0001"},
+             {"event_name": "x", "created_at": base, "email": "nobody@example.com"},
+             {"event_name": "event.0", "created_at": base, "user_id": "u0"}]  # the first row again
+    return rows
+
+
+async def test_reader_process_and_in_process_import_agree(harness, tmp_path, monkeypatch):
+    # Files from WORKER_MIN_BYTES on are read and validated in a separate process: same result.
+    from server import importer
+
+    h = harness
+    other = await h.store.create_workspace("Other")
+    for ws in (h.workspace, other):
+        await h.store.create_contact(ws, "lead", email="lead@example.com")
+    base = int(time.time()) - 30 * DAY
+    path = write_jsonl(tmp_path / "mixed.jsonl", mixed_rows(base))
+    size = path.stat().st_size
+    summaries, histories = [], []
+    for ws, threshold in ((h.workspace, 1 << 40), (other, 0)):
+        monkeypatch.setattr(importer, "WORKER_MIN_BYTES", threshold)
+        progress: list[tuple[int, int]] = []
+        summary = await import_file(h.store, ws, str(path), chunk_rows=7,
+                                    progress=lambda done, total, progress=progress: progress.append((done, total)))
+        assert progress[-1] == (size, size) and len(progress) > 3
+        summaries.append({k: v for k, v in summary.as_dict().items() if k not in ("seconds", "events_per_second")})
+        history = []
+        for user_id in ("u0", "u1", "u2", "u3", "u4"):
+            contact = await h.store.find_contact(ws, user_id=user_id)
+            history += [(user_id, e.event_name, e.created_at, e.metadata, e.metadata_types)
+                        for e in await h.store.events_for(ws, contact, limit=100)]
+        histories.append(sorted(history, key=repr))
+    assert summaries[0] == summaries[1]
+    assert histories[0] == histories[1] and len(histories[0]) == 40
+    assert summaries[0]["rows"] == 48 and summaries[0]["created_users"] == 5
+    assert (summaries[0]["accepted"], summaries[0]["duplicate"], summaries[0]["rejected"]) == (41, 1, 6)
+    assert {r["reason"]: r["lines"] for r in summaries[0]["rejected_reasons"]} == {
+        "no contact has this id": [42], "line is not valid JSON": [43], "event_name is required": [44],
+        "created_at must be in seconds, not milliseconds": [45],
+        "user_id must not contain control characters": [46], "no user or lead has this email": [47]}
+    assert summaries[0]["dropped_metadata"] == [
+        {"key": "Flag", "reason": "booleans are not a supported metadata type (send a string such as \"yes\")",
+         "count": 40}]
+    [ev] = [e for e in histories[0] if e[0] == "u0" and e[2] == base + 5]
+    assert ev[4] == {"plan": "string", "seats": "number", "renews_at": "date", "page": "link",
+                     "avatar": "image", "total": "money"}
+
+    again = await import_file(h.store, other, str(path), chunk_rows=7)  # still through the reader process
+    assert (again.accepted, again.duplicate, again.rejected, again.created_users) == (0, 42, 6, 0)
+
+
+async def test_reader_process_failure_is_raised(tmp_path, monkeypatch):
+    from server import importer
+
+    store = open_store(str(tmp_path / "bad.db"))
+    await store.open()
+    try:
+        ws = await store.create_workspace("Bad")
+        path = tmp_path / "latin1.jsonl"
+        path.write_bytes(b'{"event_name": "caf\xe9", "created_at": 1, "user_id": "u"}\n')
+        for threshold in (1 << 40, 0):
+            monkeypatch.setattr(importer, "WORKER_MIN_BYTES", threshold)
+            with pytest.raises(UnicodeDecodeError):
+                await import_file(store, ws, str(path))
+    finally:
+        await store.close()
+
+
+
+async def test_reader_process_that_cannot_start_leaves_the_reading_to_the_importer(tmp_path, monkeypatch, caplog):
+    import sys
+
+    from server import importer
+
+    store = open_store(str(tmp_path / "fallback.db"))
+    await store.open()
+    try:
+        ws = await store.create_workspace("Fallback")
+        at = int(time.time()) - DAY
+        path = write_jsonl(tmp_path / "e.jsonl", [{"event_name": "e", "created_at": at + i, "user_id": f"u{i % 3}"}
+                                                  for i in range(30)] + [{"event_name": "e"}])
+        monkeypatch.setattr(importer, "WORKER_MIN_BYTES", 0)
+        monkeypatch.setattr(sys, "executable", "/bin/false")  # exits at once, without a word
+        progress: list[tuple[int, int]] = []
+        summary = await import_file(store, ws, str(path), chunk_rows=4,
+                                    progress=lambda done, total: progress.append((done, total)))
+        assert (summary.rows, summary.accepted, summary.rejected, summary.created_users) == (31, 30, 1, 3)
+        assert progress[-1] == (path.stat().st_size,) * 2
+        assert "could not run" in caplog.text
+    finally:
+        await store.close()
+
+async def test_append_many_stores_each_request_or_says_why_not(harness, monkeypatch):
+    h = harness
+    at = int(time.time()) - DAY
+    users = [await h.store.create_contact(h.workspace, "user", external_id=f"m{i}") for i in range(3)]
+
+    def requests(tag: str) -> list[AppendRequest]:
+        out = [AppendRequest(h.workspace.id, u.id, "import", [NewEvent("bulk", at, f"{tag}:{u.id}:{j}", {}, {})
+                                                               for j in range(2)]) for u in users]
+        out.insert(1, AppendRequest(h.workspace.id, "no-such-contact", "import", [NewEvent("bulk", at, f"{tag}:x", {}, {})]))
+        return out
+
+    results = await h.store.append_many(requests("a"))
+    assert [r.errors[0]["code"] if isinstance(r, ApiError) else [e.status for e in r] for r in results] == [
+        ["accepted"] * 2, "invalid_identity", ["accepted"] * 2, ["accepted"] * 2]
+
+    write = h.store.db.write
+    calls: list[Any] = []
+
+    async def broken_once(job: Any) -> Any:  # the one transaction fails as a whole: each request on its own
+        calls.append(job)
+        if len(calls) == 1:
+            raise RuntimeError("disk I/O error")
+        return await write(job)
+
+    monkeypatch.setattr(h.store.db, "write", broken_once)
+    results = await h.store.append_many(requests("a") + requests("b"))
+    assert [r.errors[0]["code"] if isinstance(r, ApiError) else [e.status for e in r] for r in results] == [
+        ["duplicate"] * 2, "invalid_identity", ["duplicate"] * 2, ["duplicate"] * 2,
+        ["accepted"] * 2, "invalid_identity", ["accepted"] * 2, ["accepted"] * 2]
+    assert await h.event_count() == 12
 
 def test_cell_values_follow_the_documented_typing():
     assert [cell_value(v) for v in ("", "7", "-7", "0", "007", "1.5", "1e5", "abc", "{\"a\"", "[1]")] == [
@@ -240,3 +379,29 @@ def test_cli_export_and_delete_contact(tmp_path, capsys, monkeypatch):
             await store.close()
 
     assert asyncio.run(count()) == 0
+
+
+async def test_non_finite_numbers_are_rejected_rows_not_a_crash(store_url, tmp_path):
+    """JSON's NaN / Infinity (Python's json accepts them) reject their row; the rest is stored."""
+    store = open_store(store_url)
+    await store.open()
+    try:
+        await _import_non_finite(store, tmp_path)
+    finally:
+        await store.close()
+
+
+async def _import_non_finite(store: Any, tmp_path: Path) -> None:
+    ws = await store.create_workspace("nan")
+    path = tmp_path / "nan.jsonl"
+    path.write_text("\n".join([
+        '{"event_name": "ok", "created_at": 1700000000, "user_id": "u1"}',
+        '{"event_name": "bad-time", "created_at": NaN, "user_id": "u1"}',
+        '{"event_name": "bad-meta", "created_at": 1700000000, "user_id": "u1", "metadata": {"x": Infinity}}',
+        '{"event_name": "big", "created_at": 1700000000, "user_id": "u1", "metadata": {"x": 1e999}}',
+    ]) + "\n")
+    summary = await import_file(store, ws, str(path))
+    assert summary.accepted == 1
+    assert summary.rejected == 3
+    reasons = summary.as_dict()["rejected_reasons"]
+    assert [r["count"] for r in reasons] == [3] and "not valid JSON" in reasons[0]["reason"], reasons

@@ -340,3 +340,77 @@ def test_validating_kept_metadata_again_changes_nothing(raw: dict[str, Any]) -> 
     assert second.values == first.values
     assert second.types == first.types
     assert second.dropped == []
+
+
+# ------------------------------------------------------------------ the speedups give the same answers
+# (server/metadata.py: a fast path for ordinary http(s) URLs instead of urlsplit; keys and event names
+# checked once per distinct spelling)
+def urlsplit_path(value: str) -> str | None:
+    """The rule as first written: urlsplit decides (kept here as the reference)."""
+    from urllib.parse import urlsplit
+
+    from server.metadata import CONTROL_CHARS, MAX_URL_LENGTH
+
+    if len(value) > MAX_URL_LENGTH or CONTROL_CHARS.search(value) or " " in value:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    return parts.path if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+URLS = ["http://", "https://", "http://x", "https://a.example/p.png", "https://a.example/P.PNG?size=2#top",
+        "http://a.example?x=/b.png", "http://a.example#/b.png", "http://a.example/b.png#x?y", "http://a.example/b?c#d",
+        "http://user:pw@a.example:99999/x.gif", "http://[::1]/a.png", "http://[::1/a.png", "http://::1]/a.png",
+        "http://a.example/[x].png", "http://\u2100.example/x.png", "https://a.example/é.png", "https:///path.png",
+        "http:/a.example/x.png", "HTTP://a.example/x.png", "http://a.example/ x.png", "http://a.example/\tx.png",
+        "https://a.example/" + "p" * 2040, "ftp://a.example/x.png", "http://a.example/x.png/", "http://?#"]
+url_text = st.lists(st.sampled_from(list("ab.:/?#[]@%-_~é\u2100 \t") + ["http://", "https://", ".png"]),
+                   max_size=30).map("".join)
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_url_fast_path_agrees_with_urlsplit(url: str) -> None:
+    from server.metadata import _http_url_path, is_http_url
+
+    assert _http_url_path(url) == urlsplit_path(url)
+    assert is_http_url(url) == (urlsplit_path(url) is not None)
+
+
+@settings(max_examples=500, database=None, deadline=None)
+@given(url_text)
+def test_url_fast_path_agrees_with_urlsplit_on_any_text(text: str) -> None:
+    from server.metadata import _http_url_path
+
+    for url in (text, "http://" + text, "https://" + text, "https://a.example/" + text):
+        assert _http_url_path(url) == urlsplit_path(url), url
+
+
+@settings(max_examples=200, database=None, deadline=None)
+@given(metadata_dicts)
+def test_checking_a_key_again_gives_the_same_answer(raw: dict[str, Any]) -> None:
+    from server import metadata
+
+    metadata._KEYS.clear()
+    cold = validate_metadata(raw)
+    warm = validate_metadata(raw)
+    assert (warm.values, warm.types, warm.dropped) == (cold.values, cold.types, cold.dropped)
+
+
+def test_key_and_name_caches_are_bounded_and_keep_refusing() -> None:
+    from server import metadata
+
+    for i in range(metadata._KEYS_LIMIT + 10):
+        assert validate_metadata({f"Key{i}": i}).values == {f"key{i}": i}
+        assert normalize_event_name(f"Name.{i}") == f"name-{i}"
+    assert len(metadata._KEYS) <= metadata._KEYS_LIMIT and len(metadata._NAMES) <= metadata._KEYS_LIMIT
+    for _ in range(2):
+        assert [d.as_dict() for d in validate_metadata({"a.b": 1, " ": 2, "X\x00": 3}).dropped] == [
+            {"key": "a.b", "reason": "key contains characters that are not allowed: ."},
+            {"key": " ", "reason": "key must not be empty"},
+            {"key": "X\\u0000", "reason": "key contains characters that are not allowed: NUL"}]
+        with pytest.raises(InvalidEventName, match="empty"):
+            normalize_event_name("  ")
+        with pytest.raises(InvalidEventName, match="string"):
+            normalize_event_name(5)
