@@ -732,16 +732,18 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
 
 
 async def _add_to_name_counters(conn: Conn, counters: list[tuple[int, int, int | None, int | None, int, int]]) -> None:
-    """One UPDATE for every event name's counters: (id, events, first, last, with dropped metadata, dropped)."""
-    values = ", ".join(["(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), "
-                        "CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT))"] * len(counters))
-    await conn.execute(
-        "UPDATE event_names SET event_count = event_names.event_count + v.column2, "
-        "first_seen = CASE WHEN v.column3 IS NOT NULL AND (event_names.first_seen IS NULL "
-        "  OR event_names.first_seen > v.column3) THEN v.column3 ELSE event_names.first_seen END, "
-        "last_seen = CASE WHEN v.column4 IS NOT NULL AND (event_names.last_seen IS NULL "
-        "  OR event_names.last_seen < v.column4) THEN v.column4 ELSE event_names.last_seen END, "
-        "dropped_metadata_count = event_names.dropped_metadata_count + v.column5, "
-        "dropped_count = event_names.dropped_count + v.column6 "
-        f"FROM (VALUES {values}) AS v WHERE event_names.id = v.column1",
-        [x for row in counters for x in row])
+    """Every event name's counters: (id, events, first, last, with dropped metadata, dropped), id order.
+
+    One statement per name, sent as one ``executemany`` (asyncpg pipelines it: one round trip). Not one
+    ``UPDATE … FROM (VALUES …)``: its join may visit the rows in heap order, which differs between
+    transactions, and two processes locking the same rows in different orders deadlock."""
+    await conn.executemany(
+        "UPDATE event_names SET event_count = event_count + CAST(? AS BIGINT), "
+        "first_seen = CASE WHEN CAST(? AS BIGINT) IS NOT NULL AND (first_seen IS NULL OR first_seen > CAST(? AS BIGINT)) "
+        "  THEN CAST(? AS BIGINT) ELSE first_seen END, "
+        "last_seen = CASE WHEN CAST(? AS BIGINT) IS NOT NULL AND (last_seen IS NULL OR last_seen < CAST(? AS BIGINT)) "
+        "  THEN CAST(? AS BIGINT) ELSE last_seen END, "
+        "dropped_metadata_count = dropped_metadata_count + CAST(? AS BIGINT), "
+        "dropped_count = dropped_count + CAST(? AS BIGINT) WHERE id = ?",
+        [(n, lo, lo, lo, hi, hi, hi, with_drops, dropped, name_id)
+         for name_id, n, lo, hi, with_drops, dropped in counters])
