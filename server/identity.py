@@ -26,6 +26,7 @@ from itsdangerous import BadSignature, TimestampSigner
 
 DEVICE_MAX_AGE = 270 * 24 * 3600  # Intercom's intercom-id cookie lives 9 months
 SESSION_MAX_AGE = 7 * 24 * 3600  # Intercom's intercom-session cookie lives one week
+CLOCK_SKEW = 300  # servers behind one load balancer may disagree on the time by this much
 
 # Ids that sites send by mistake when their user object is empty; never accepted as a user's identity.
 GENERIC_USER_IDS = frozenset({
@@ -60,7 +61,10 @@ def read_token(key: str, kind: str, token: Any, max_age: int) -> str | None:
     if not isinstance(token, str) or not token or len(token) > 512:
         return None
     verified = _verified(key, kind, token)
-    if verified is None or time.time() - verified[1] > max_age:
+    if verified is None:
+        return None
+    age = time.time() - verified[1]
+    if not -CLOCK_SKEW <= age <= max_age:  # expired, or signed in the future by more than clock skew explains
         return None
     return verified[0]
 

@@ -33,16 +33,12 @@ async def parse_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> dict[
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise ApiError(413, "request_too_large", f"Request body is larger than {max_bytes} bytes")
-    if declared is not None and declared.isdigit():
-        body: bytes | bytearray = await request.body()  # bounded by the declared length checked above
-    else:  # chunked: count while reading
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_bytes:
-                raise ApiError(413, "request_too_large", f"Request body is larger than {max_bytes} bytes")
-    if len(body) > max_bytes:  # a client that sent more than it declared
-        raise ApiError(413, "request_too_large", f"Request body is larger than {max_bytes} bytes")
+    # Always counted while read: a Content-Length may be absent, or sent beside Transfer-Encoding: chunked.
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise ApiError(413, "request_too_large", f"Request body is larger than {max_bytes} bytes")
     if not body:
         raise bad_request("Request body is empty; send a JSON object", code="parameter_invalid")
     try:

@@ -277,3 +277,16 @@ def test_placeholder_user_ids_are_generic(user_id: str) -> None:
                                      "6762f0d01bb69f9f2193bb7d"])
 def test_real_user_ids_are_not_generic(user_id: str) -> None:
     assert not is_generic_user_id(user_id)
+
+
+def test_a_token_signed_in_the_future_is_refused_beyond_clock_skew(monkeypatch):
+    """The cache of verified tokens checks the age on every use, in both directions."""
+    token = identity.sign_session("future-key", "contact-1")
+    assert identity.read_session("future-key", token) == "contact-1"
+    now = time.time()
+    monkeypatch.setattr(identity.time, "time", lambda: now - identity.CLOCK_SKEW - 60)
+    assert identity.read_session("future-key", token) is None  # signed "later" than skew explains
+    monkeypatch.setattr(identity.time, "time", lambda: now + identity.SESSION_MAX_AGE + 60)
+    assert identity.read_session("future-key", token) is None  # expired, though cached as verified
+    monkeypatch.setattr(identity.time, "time", lambda: now + 60)
+    assert identity.read_session("future-key", token) == "contact-1"

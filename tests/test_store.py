@@ -369,3 +369,33 @@ def test_postgres_password_is_hidden_in_repr():
     assert "s3cret" not in repr(db) and "tm:***@db.example:5432" in repr(db)
     assert "s3cret" not in repr(open_store("postgresql://tm:s3cret@db.example/trailmark").db)
     assert redact("postgresql://tm@db/x") == "postgresql://tm@db/x"
+
+
+async def test_sqlite_writer_outlives_a_job_raising_base_exceptions_and_close_drains(tmp_path):
+    """A write job raising CancelledError fails alone (its neighbour commits, the writer lives on);
+    close() answers what was queued before it, and later writes are refused rather than left hanging."""
+    from server.store.db import SQLiteDatabase
+
+    db = SQLiteDatabase(str(tmp_path / "w.db"))
+    await db.open()
+
+    async def insert(conn):
+        await conn.execute("INSERT INTO schema_migrations VALUES (1000, 0)")
+        return "stored"
+
+    async def cancelled(conn):
+        raise asyncio.CancelledError()
+
+    async def count(conn):
+        row = await conn.fetch_one("SELECT COUNT(*) AS n FROM schema_migrations WHERE version = 1000")
+        return row["n"]
+
+    results = await asyncio.gather(db.write(insert), db.write(cancelled), return_exceptions=True)
+    assert results[0] == "stored" and isinstance(results[1], RuntimeError)
+    assert await db.write(count) == 1
+    queued = asyncio.create_task(db.write(count))
+    await asyncio.sleep(0)
+    await db.close()
+    assert await queued == 1
+    with pytest.raises(RuntimeError, match="closed"):
+        await db.write(count)

@@ -144,8 +144,9 @@ class SQLiteDatabase:
     readers: int = 2
     max_batch: int = 512
     dialect: str = "sqlite"
-    _queue: asyncio.Queue[_Pending] = field(default_factory=asyncio.Queue)
+    _queue: asyncio.Queue[_Pending | None] = field(default_factory=asyncio.Queue)
     _pool: asyncio.Queue[SQLiteConn] = field(default_factory=asyncio.Queue)
+    _closed: bool = False
     _writer: SQLiteWriterConn | None = None
     _thread: ThreadPoolExecutor | None = None
     _task: asyncio.Task[None] | None = None
@@ -173,6 +174,7 @@ class SQLiteDatabase:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
     async def open(self) -> None:
+        self._closed = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trailmark-sqlite-writer")
         self._writer = await self._on_writer(self._open_writer)
         for _ in range(self.readers):
@@ -199,14 +201,16 @@ class SQLiteDatabase:
             raise
 
     async def close(self) -> None:
-        if self._task:
-            self._task.cancel()
+        """Stop taking writes, finish what is queued (its callers get their answers), then close."""
+        self._closed = True
+        if self._task and not self._task.done():
+            self._queue.put_nowait(None)  # after everything already queued
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            self._task = None
+        self._task = None
         if self._thread:
             if self._writer:
-                await self._on_writer(self._writer.db.close)  # after any batch still running on the thread
+                await self._on_writer(self._writer.db.close)
                 self._writer = None
             self._thread.shutdown(wait=True)
             self._thread = None
@@ -222,27 +226,40 @@ class SQLiteDatabase:
         finally:
             self._pool.put_nowait(conn)
 
+    def _enqueue(self, pending: _Pending) -> None:
+        if self._closed or self._task is None or self._task.done():
+            raise RuntimeError("the SQLite store is closed")
+        self._queue.put_nowait(pending)
+
     async def write(self, job: Job) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(future, job=job))
+        self._enqueue(_Pending(future, job=job))
         return await future
 
     async def write_grouped(self, group: GroupJob, item: Any) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(future, group=group, item=item))
+        self._enqueue(_Pending(future, group=group, item=item))
         return await future
 
     async def _write_loop(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch = [first]
             while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+                pending = self._queue.get_nowait()
+                if pending is None:  # close(): store this last batch, then stop
+                    stopping = True
+                    break
+                batch.append(pending)
             try:
                 outcomes = await self._on_writer(self._run_batch, batch)
             except Exception as exc:  # the writer thread itself failed: every caller hears of it
                 log.exception("write batch failed")
                 outcomes = [(False, exc)] * len(batch)
-            for pending, (ok, value) in zip(batch, outcomes):
+            for pending, (ok, value) in zip(batch, outcomes, strict=True):
                 if pending.future.done():  # its caller went away (a cancelled request)
                     continue
                 if ok:
@@ -275,9 +292,10 @@ class SQLiteDatabase:
                 for i, result in zip(members, results):
                     outcomes[i] = (not isinstance(result, BaseException), result)
             conn.db.execute("COMMIT").close()
-        except Exception as exc:
+        except BaseException as caught:  # a job raising CancelledError & co. must not leave the transaction open
             with contextlib.suppress(Exception):
                 conn.db.execute("ROLLBACK").close()
+            exc = caught if isinstance(caught, Exception) else RuntimeError(f"write job raised {caught!r}")
             if len(batch) > 1:
                 return [self._run_batch([pending])[0] for pending in batch]
             log.error("write failed", exc_info=exc)
@@ -290,10 +308,10 @@ def _in_savepoint(conn: SQLiteWriterConn, job: Job | None) -> tuple[bool, Any]:
     conn.db.execute("SAVEPOINT job").close()
     try:
         result = run_to_completion(job(conn))
-    except Exception as exc:
+    except BaseException as exc:  # CancelledError & co. too: the writer thread must outlive any job
         conn.db.execute("ROLLBACK TO job").close()
         conn.db.execute("RELEASE job").close()
-        return False, exc
+        return False, exc if isinstance(exc, Exception) else RuntimeError(f"write job raised {exc!r}")
     conn.db.execute("RELEASE job").close()
     return True, result
 
