@@ -405,13 +405,16 @@ class SourcesStore:
             per_name: dict[int, int] = defaultdict(int)
             for r in per_day:
                 per_name[r["event_name_id"]] += int(r["n"])
+            # The same tables in the same order as ingest (event names, then daily counts; rows by key), so
+            # an erase and concurrent ingest on PostgreSQL take the shared rows' locks in one order.
+            await conn.executemany(
+                "UPDATE event_names SET event_count = CASE WHEN event_count > ? THEN event_count - ? ELSE 0 END "
+                "WHERE id = ?", [(n, n, name_id) for name_id, n in sorted(per_name.items())])
             await conn.executemany(
                 "UPDATE event_daily_counts SET count = CASE WHEN count > ? THEN count - ? ELSE 0 END "
                 "WHERE event_name_id = ? AND day = ?",
-                [(int(r["n"]), int(r["n"]), r["event_name_id"], int(r["day"])) for r in per_day])
-            await conn.executemany(
-                "UPDATE event_names SET event_count = CASE WHEN event_count > ? THEN event_count - ? ELSE 0 END "
-                "WHERE id = ?", [(n, n, name_id) for name_id, n in per_name.items()])
+                [(int(r["n"]), int(r["n"]), r["event_name_id"], int(r["day"]))
+                 for r in sorted(per_day, key=lambda r: (r["event_name_id"], int(r["day"])))])
             events = await conn.execute(f"DELETE FROM events WHERE contact_id IN ({marks})", ids)
             await conn.execute(f"DELETE FROM event_summaries WHERE contact_id IN ({marks})", ids)
             merges = await conn.execute(
