@@ -9,20 +9,11 @@ import os
 import sys
 from typing import Any
 
-from .store import SQLStore, open_store
+from .store import SQLStore, with_store
 from .store.models import Workspace
 from .snippet import paste_in_snippet
 
 DEFAULT_DB = "trailmark.db"
-
-
-async def _with_store(url: str, fn: Any) -> Any:
-    store = open_store(url)
-    await store.open()
-    try:
-        return await fn(store)
-    finally:
-        await store.close()
 
 
 async def ensure_workspace(store: SQLStore) -> tuple[Workspace, bool]:
@@ -43,7 +34,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     url = args.database
-    ws, created = asyncio.run(_with_store(url, ensure_workspace))
+    ws, created = asyncio.run(with_store(url, ensure_workspace))
     server_url = args.public_url or f"http://{args.host}:{args.port}"
     if created:
         print("First run: created a workspace.\n")
@@ -69,7 +60,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import create_demo_app
     from .settings import Settings
 
-    ws, _ = asyncio.run(_with_store(args.database, ensure_workspace))
+    ws, _ = asyncio.run(with_store(args.database, ensure_workspace))
     server_url = f"http://{args.host}:{args.port}"
     demo_url = f"http://{args.host}:{args.demo_port}"
     print(f"Trailmark server: {server_url}   (database {args.database}, app_id {ws.app_id})")
@@ -97,10 +88,10 @@ def cmd_workspace(args: argparse.Namespace) -> int:
         return await store.list_workspaces()
 
     if args.action == "create":
-        ws = asyncio.run(_with_store(args.database, create))
+        ws = asyncio.run(with_store(args.database, create))
         print(json.dumps(ws.public_dict(), indent=2) if args.json else describe(ws, args.server_url))
     else:
-        workspaces = asyncio.run(_with_store(args.database, listing))
+        workspaces = asyncio.run(with_store(args.database, listing))
         if args.json:
             print(json.dumps([w.public_dict() for w in workspaces], indent=2))
         else:
@@ -114,7 +105,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     async def noop(store: SQLStore) -> None:
         return None
 
-    asyncio.run(_with_store(args.database, noop))  # opening a store applies pending migrations
+    asyncio.run(with_store(args.database, noop))  # opening a store applies pending migrations
     print(f"schema of {args.database} is up to date")
     return 0
 
@@ -137,7 +128,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
             bar.done()
             print(f"{label}: deleted {deleted[0]} visitor events and {deleted[1]} expired visitors")
 
-    asyncio.run(_with_store(args.database, run))
+    asyncio.run(with_store(args.database, run))
     return 0
 
 
@@ -171,7 +162,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         return await import_file(store, ws, args.file, fmt=args.format, create_users=not args.no_create_users,
                                  chunk_rows=args.chunk_rows or CHUNK_ROWS, progress=None if args.quiet else progress)
 
-    summary = asyncio.run(_with_store(args.database, run))
+    summary = asyncio.run(with_store(args.database, run))
     if bars:
         bars[0].done()
     print(json.dumps(summary.as_dict(args.max_reasons), indent=2) if args.json else summary.render(args.max_reasons))
@@ -184,7 +175,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     async def run(store: SQLStore) -> Any:
         return await export_contact(store, await pick_workspace(store, args.app_id), args.contact)
 
-    data = asyncio.run(_with_store(args.database, run))
+    data = asyncio.run(with_store(args.database, run))
     if data is None:
         print(f"no contact {args.contact!r} (a contact id, user_id, email or visitor id)", file=sys.stderr)
         return 1
@@ -216,7 +207,7 @@ def cmd_delete_contact(args: argparse.Namespace) -> int:
                 raise SystemExit("nothing deleted")
         return await store.delete_contact(ws, contact.id)
 
-    result = asyncio.run(_with_store(args.database, run))
+    result = asyncio.run(with_store(args.database, run))
     if result is None:
         print(f"no contact {args.contact!r} (a contact id, user_id, email or visitor id)", file=sys.stderr)
         return 1
@@ -229,7 +220,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
     async def run(store: SQLStore) -> str:
         return await store.segment_write_key(await pick_workspace(store, args.app_id), rotate=args.rotate)
 
-    print(asyncio.run(_with_store(args.database, run)))
+    print(asyncio.run(with_store(args.database, run)))
     return 0
 
 
@@ -262,7 +253,7 @@ def cmd_stripe(args: argparse.Namespace) -> int:
                       f"email {r['email']}  {state}: {r['reason']}")
         return 0
 
-    return int(asyncio.run(_with_store(args.database, run)))
+    return int(asyncio.run(with_store(args.database, run)))
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
@@ -291,7 +282,7 @@ def cmd_admin(args: argparse.Namespace) -> int:
         teammate = await store.create_teammate(args.email, hash_password(password))
         return teammate, existed
 
-    teammate, existed = asyncio.run(_with_store(args.database, run))
+    teammate, existed = asyncio.run(with_store(args.database, run))
     print(f"{'updated the password of' if existed else 'created'} teammate {teammate.email}; sign in at "
           "<server>/admin/login")
     return 0

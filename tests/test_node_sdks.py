@@ -14,13 +14,9 @@ are skipped and say why.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
 import shutil
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,12 +25,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from server.app import create_app
-from server.settings import Settings
-from server.store import open_store
 from server.store.models import Workspace
+from .live_server import in_store, running_server
 
 NODE_DIR = Path(__file__).parent / "node"
 NODE = shutil.which("node")
@@ -53,26 +46,6 @@ def _skip_reason() -> str | None:
 
 
 pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def in_store(url: str, fn: Callable[[Any], Any]) -> Any:
-    """``await fn(store)`` on a store of its own, in a loop of its own (these tests are synchronous)."""
-    async def go() -> Any:
-        store = open_store(url)
-        await store.open()
-        try:
-            return await fn(store)
-        finally:
-            await store.close()
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, go()).result()
 
 
 @dataclass
@@ -103,25 +76,8 @@ def server(store_url: str) -> Iterator[Server]:
         return ws, await store.segment_write_key(ws)
 
     ws, key = in_store(store_url, setup)
-    port = free_port()
-    app = create_app(Settings(database_url=store_url, purge_interval_seconds=0))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, name="trailmark-node-sdk-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-
-    def stop() -> None:
-        srv.should_exit = True
-        thread.join(timeout=15)
-        assert not thread.is_alive()
-
-    try:
-        yield Server(f"http://127.0.0.1:{port}", store_url, ws, ws.access_token, key, stop)
-    finally:
-        stop()
+    with running_server(store_url, "trailmark-node-sdk-server") as (base_url, stop):
+        yield Server(base_url, store_url, ws, ws.access_token, key, stop)
 
 
 def run_node(script: str, *args: str) -> dict[str, Any]:

@@ -8,17 +8,12 @@ base URL differs from talking to Intercom. The SDK sends no ``Intercom-Version``
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from intercom import (
     CreateContactRequestWithExternalId, CreateContactRequestWithRole, CreateDataEventRequestWithId,
     CreateDataEventRequestWithUserId, CreateDataEventSummariesRequestEventSummaries, Intercom,
@@ -26,28 +21,14 @@ from intercom import (
 )
 from intercom.core.api_error import ApiError
 
-from server.app import create_app
-from server.settings import Settings
-from server.store import open_store
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from .live_server import in_store, running_server
 
 
 def _create_workspace(url: str) -> str:
-    async def go() -> str:
-        store = open_store(url)
-        await store.open()
-        try:
-            return (await store.create_workspace("SDK")).access_token
-        finally:
-            await store.close()
+    async def create(store: Any) -> str:
+        return (await store.create_workspace("SDK")).access_token
 
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # this test is synchronous: a loop of its own
-        return pool.submit(asyncio.run, go()).result()
+    return in_store(url, create)
 
 
 @pytest.fixture
@@ -61,21 +42,8 @@ def http() -> Iterator[httpx.Client]:
 def server(store_url: str) -> Iterator[tuple[str, str]]:
     """``(base_url, access token)`` of a real server; stopped (lifespan closed) afterwards."""
     token = _create_workspace(store_url)
-    port = free_port()
-    app = create_app(Settings(database_url=store_url, purge_interval_seconds=0))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, name="trailmark-sdk-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}", token
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=15)
-        assert not thread.is_alive()
+    with running_server(store_url, "trailmark-sdk-server") as (base_url, _stop):
+        yield base_url, token
 
 
 def test_python_sdk_events_contacts_and_merge(server, http):

@@ -3,24 +3,17 @@ auth, messageId dedupe, anonymousId → visitor, userId → user, metadata rules
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import concurrent.futures
 import gzip
 import json
-import socket
-import threading
 import time
 from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from server.app import create_app
-from server.settings import Settings
-from server.store import open_store
+from .live_server import in_store, running_server
 
 
 def basic(key: str) -> dict[str, str]:
@@ -310,34 +303,15 @@ def test_segments_python_library_sends_to_a_real_server(store_url, tmp_path):
     analytics = pytest.importorskip("segment.analytics")
 
     def in_loop(fn: Any) -> Any:
-        async def go() -> Any:
-            store = open_store(store_url)
-            await store.open()
-            try:
-                return await fn(store)
-            finally:
-                await store.close()
-
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, go()).result()
+        return in_store(store_url, fn)
 
     async def setup(store: Any) -> tuple[Any, str]:
         ws = await store.create_workspace("Segment")
         return ws, await store.segment_write_key(ws)
 
     ws, key = in_loop(setup)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=store_url, purge_interval_seconds=0)),
-                                        host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    try:
+    with running_server(store_url) as (base_url, _stop):
+        port = base_url.rsplit(":", 1)[1]
         client = analytics.Client(key, host=f"http://127.0.0.1:{port}", sync_mode=True, gzip=True, max_retries=0)
         client.page(anonymous_id="device-1", name="Home", properties={"url": "https://example.com/", "title": "Home"})
         client.identify(user_id="u-1", anonymous_id="device-1", traits={"email": "sdk@example.com", "plan": "pro"})
@@ -347,9 +321,6 @@ def test_segments_python_library_sends_to_a_real_server(store_url, tmp_path):
         bad = analytics.Client("not-the-key", host=f"http://127.0.0.1:{port}", sync_mode=True, max_retries=0)
         with pytest.raises(Exception, match="401|Write key"):
             bad.track(user_id="u-1", event="Nope")
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=15)
 
     async def check(store: Any) -> tuple[Any, list[Any]]:
         user = await store.find_contact(ws, user_id="u-1")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 from .db import SQLiteDatabase, sqlite_path
 from .sql_store import SQLStore
 
@@ -15,4 +18,14 @@ def open_store(url: str) -> SQLStore:
     return SQLStore(SQLiteDatabase(sqlite_path(url)))
 
 
-__all__ = ["SQLStore", "open_store"]
+async def with_store(url: str, fn: Callable[[SQLStore], Awaitable[Any]]) -> Any:
+    """``await fn(store)`` on a store opened for the call (CLI commands, scripts), closed afterwards."""
+    store = open_store(url)
+    await store.open()
+    try:
+        return await fn(store)
+    finally:
+        await store.close()
+
+
+__all__ = ["SQLStore", "open_store", "with_store"]
