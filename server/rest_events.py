@@ -73,6 +73,14 @@ def _identifier(value: Any, field: str) -> str | None:
     return text
 
 
+def _contact_identifiers(data: dict[str, Any]) -> dict[str, str | None]:
+    """``id`` / ``user_id`` / ``email`` of a request body naming a contact; at least one is required."""
+    ids = {f: _identifier(data.get(f), f) for f in ("id", "user_id", "email")}
+    if not any(ids.values()):
+        raise ApiError(400, "parameter_not_found", "one of id, user_id or email is required", "user_id")
+    return ids
+
+
 async def find_rest_contact(store: SQLStore, ws: Workspace, *, contact_id: str | None, user_id: str | None,
                             email: str | None) -> Contact:
     """The contact a REST call names by ``id``, ``user_id`` (a user's external id, or a visitor's
@@ -96,9 +104,7 @@ async def create_event(request: Request) -> Response:
     store: SQLStore = request.app.state.store
     ws = await rest_workspace(request)
     data = await read_json(request)
-    ids = {f: _identifier(data.get(f), f) for f in ("id", "user_id", "email")}
-    if not any(ids.values()):
-        raise ApiError(400, "parameter_not_found", "one of id, user_id or email is required", "user_id")
+    ids = _contact_identifiers(data)
     now = int(time.time())
     created_at = read_created_at(data.get("created_at"), now)
     # Validate everything before looking the contact up, so a bad request never touches the store.
@@ -159,9 +165,7 @@ async def create_summaries(request: Request) -> Response:
     store: SQLStore = request.app.state.store
     ws = await rest_workspace(request)
     data = await read_json(request)
-    ids = {f: _identifier(data.get(f), f) for f in ("id", "user_id", "email")}
-    if not any(ids.values()):
-        raise ApiError(400, "parameter_not_found", "one of id, user_id or email is required", "user_id")
+    ids = _contact_identifiers(data)
     raw = data.get("event_summaries")
     if raw is None:
         raise ApiError(400, "parameter_not_found", "event_summaries is required", "event_summaries")
