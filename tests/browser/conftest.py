@@ -161,18 +161,22 @@ def start_trailmark(directory: Path) -> Trailmark:
                               "--database", str(db)], cwd=ROOT, capture_output=True, text=True, check=True)
     ws = json.loads(created.stdout)
     port = free_port()
-    log = directory / "server.log"
+    url, proc, log = _spawn([sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             "--database", str(db), "--log-level", "warning"], port, directory / "server.log", "/health")
+    return Trailmark(url, ws["app_id"], ws["access_token"], db, proc, log)
+
+
+def _spawn(args: list[str], port: int, log: Path, ready_path: str) -> tuple[str, subprocess.Popen[bytes], Path]:
+    """Start a server process (output to ``log``) and wait until ``ready_path`` answers; stopped if it never does."""
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port),
-                                 "--database", str(db), "--log-level", "warning"],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(url + "/health", proc, log)
+        _wait_http(url + ready_path, proc, log)
     except BaseException:
         _stop(proc)
         raise
-    return Trailmark(url, ws["app_id"], ws["access_token"], db, proc, log)
+    return url, proc, log
 
 
 DEMO_CODE = ("import sys, uvicorn\nfrom server.demo import create_demo_app\n"
@@ -183,15 +187,10 @@ DEMO_CODE = ("import sys, uvicorn\nfrom server.demo import create_demo_app\n"
 def start_stack(directory: Path) -> Stack:
     server = start_trailmark(directory)
     port = free_port()
-    log = directory / "demo.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-c", DEMO_CODE, server.url, server.app_id, str(port)],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    demo_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(demo_url + "/", proc, log)
+        demo_url, proc, _ = _spawn([sys.executable, "-c", DEMO_CODE, server.url, server.app_id, str(port)], port,
+                                   directory / "demo.log", "/")
     except BaseException:
-        _stop(proc)
         server.stop()
         raise
     return Stack(server, demo_url, proc)
