@@ -12,7 +12,6 @@ indexes on ``(workspace_id, visitor_id)`` and ``(workspace_id, external_id)`` de
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
 import time
@@ -21,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .db import Conn, Database
-from .models import USER, VISITOR, AppendRequest, Contact, Merge, StoredEvent, Workspace
+from .models import USER, VISITOR, Contact, Merge, StoredEvent, Workspace
 
 DAY = 86400
 _IN_CHUNK = 500  # identifiers per ``IN (…)`` list (SQLite allows 32,766 parameters; PostgreSQL 32,767)
@@ -185,27 +184,6 @@ class SourcesStore:
                     (workspace.id, *chunk))
                 out.update({r["id"]: r["merged_into"] or r["id"] for r in rows})
         return out
-
-    async def append_many(self, requests: list[AppendRequest]) -> list[Any]:
-        """Store many requests' events in one transaction: the importer's path (thousands of contacts
-        with a few events each per chunk). The same writing code as ``append_events`` (``_append_group``,
-        which group commit runs on up to 512 requests per transaction), run as one write job: one
-        transaction and one commit for the lot, and no future per request.
-
-        Returns, per request, its list of ``EventResult`` or the ``ApiError`` that refused it (nothing of
-        that request written). If the transaction fails as a whole, each request is stored on its own
-        through ``append_events`` (as group commit retries a failed batch), so one request cannot fail the
-        others; the exception it raised then stands in its place."""
-        from .sql_store import _append_group  # sql_store imports this module
-
-        if not requests:
-            return []
-        try:
-            result: list[Any] = await self.db.write(lambda conn: _append_group(conn, requests))
-            return result
-        except Exception:
-            return list(await asyncio.gather(*(self.append_events(r) for r in requests),  # type: ignore[attr-defined]
-                                             return_exceptions=True))
 
     # ------------------------------------------------------------ Segment
     async def workspace_by_write_key(self, key: str) -> Workspace | None:

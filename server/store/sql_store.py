@@ -14,6 +14,7 @@ the same for 10 events as for 100,000, and undoing a merge only clears a pointer
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -438,6 +439,23 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
         """Store one request's events (all or nothing); returns after the commit."""
         result: list[EventResult] = await self.db.write_grouped(_append_group, request)
         return result
+
+    async def append_many(self, requests: list[AppendRequest]) -> list[Any]:
+        """Store many requests' events in one transaction: the importer's path (thousands of contacts
+        with a few events each per chunk). The same writing code as :meth:`append_events`, run as one
+        write job: one transaction and one commit for the lot, and no future per request.
+
+        Returns, per request, its list of ``EventResult`` or the ``ApiError`` that refused it (nothing of
+        that request written). If the transaction fails as a whole, each request is stored on its own
+        through ``append_events`` (as group commit retries a failed batch), so one request cannot fail the
+        others; the exception it raised then stands in its place."""
+        if not requests:
+            return []
+        try:
+            result: list[Any] = await self.db.write(lambda conn: _append_group(conn, requests))
+            return result
+        except Exception:
+            return list(await asyncio.gather(*(self.append_events(r) for r in requests), return_exceptions=True))
 
     # ---------------------------------------------------------------- events: reading
     async def sources(self, conn: Conn, contact: Contact) -> list[Source]:
