@@ -56,7 +56,7 @@ class Dataset:
 
 
 def schema_key() -> str:
-    from server.store.schema import MIGRATIONS
+    from trailmark.store.schema import MIGRATIONS
 
     return hashlib.sha1((GENERATOR_VERSION + repr(MIGRATIONS)).encode()).hexdigest()[:12]
 
@@ -84,7 +84,7 @@ def dataset(events: int = 1_000_000, contacts: int = 100_000, log=print) -> Data
 
 
 async def _create_schema(path: str) -> str:
-    from server.store import open_store
+    from trailmark.store import open_store
 
     store = open_store(path)
     await store.open()

@@ -106,7 +106,8 @@ def write_files(rows: list[dict[str, Any]], folder: Path) -> tuple[Path, Path]:
 def child(tree: str, db: str, path: str) -> None:
     """In a fresh process: the CLI exactly as an operator runs it (in-process, to read its summary)."""
     sys.path.insert(0, tree)
-    from server import cli
+    # The tree holds a copy of server/ (current or a baseline ref), imported under that folder's name.
+    from server import cli  # type: ignore[import-not-found]
 
     out: dict[str, Any] = {}
     if not os.path.exists(db):

@@ -382,12 +382,12 @@ def start_trailmark(opts: Options, database: str, workers: int,
     """Trailmark on a fresh database: a workspace first, then the server, then pings for session tokens."""
     port = free_port()
     label = f"trailmark-{'postgres' if database.startswith('postgres') else 'sqlite'}-w{workers}"
-    made = subprocess.run(python_cmd() + ["-m", "server", "workspace", "create", "--name", "Bench", "--json",
+    made = subprocess.run(python_cmd() + ["-m", "trailmark", "workspace", "create", "--name", "Bench", "--json",
                                           "--database", database], cwd=ROOT, capture_output=True, text=True)
     if made.returncode != 0:
         raise RuntimeError(f"workspace create failed: {(made.stderr or made.stdout).strip().splitlines()[-1:]}")
     app_id = json.loads(made.stdout)["app_id"]
-    server = ServerProcess(label, python_cmd() + ["-m", "server", "serve", "--database", database, "--port", str(port),
+    server = ServerProcess(label, python_cmd() + ["-m", "trailmark", "serve", "--database", database, "--port", str(port),
                                                   "--log-level", "warning", "--workers", str(workers)], port, opts.tmp,
                            workers)
     server.start()
@@ -667,8 +667,8 @@ async def bulk_events(store: Any, ws: Any, contact_id: str, n: int, name_ids: li
 
 
 async def convert_bench(tmp: Path, big: int, runs: int) -> None:
-    from server.store import open_store
-    from server.store.models import USER, AppendRequest, NewEvent
+    from trailmark.store import open_store
+    from trailmark.store.models import USER, AppendRequest, NewEvent
 
     path = tmp / "convert.db"
     store = open_store(str(path))
@@ -785,7 +785,7 @@ def list_calls(store: Any, ws: Any, q: ListQuery, ds: Any) -> list[tuple[Callabl
 
     calls: list[tuple[Callable[[], Awaitable[Any]], str]] = []
     if hasattr(store, "admin_contacts"):
-        from server.store.admin_reads import EventFilter
+        from trailmark.store.admin_reads import EventFilter
 
         if q.op is None:
             filters = []
@@ -807,7 +807,7 @@ def list_calls(store: Any, ws: Any, q: ListQuery, ds: Any) -> list[tuple[Callabl
 
 
 async def timeline_bench(ds: Any, small: Any, reps: int) -> None:
-    from server.store import open_store
+    from trailmark.store import open_store
 
     async def measure(dataset: Any) -> dict[str, Any]:
         store = open_store(dataset.path)

@@ -35,7 +35,7 @@ def served() -> dict[str, bytes]:
     """What the browser gets: the printed loader and the scripts exactly as the server sends them."""
     if str(ROOT) not in sys.path:  # run as `python bench/snippet_size.py` without the package installed
         sys.path.insert(0, str(ROOT))
-    from server.snippet import paste_in_snippet, served_script
+    from trailmark.snippet import paste_in_snippet, served_script
 
     return {
         "loader": paste_in_snippet(EXAMPLE_BASE, EXAMPLE_APP_ID).encode("utf-8"),

@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any
 
+from . import __version__
 from .store import SQLStore, with_store
 from .store.models import Workspace
 from .snippet import paste_in_snippet
@@ -48,7 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["TRAILMARK_DATABASE_URL"] = url
     if args.public_url:
         os.environ["TRAILMARK_PUBLIC_URL"] = args.public_url
-    uvicorn.run("server.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+    uvicorn.run("trailmark.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_level=args.log_level, access_log=False)
     return 0
 
@@ -305,6 +306,7 @@ class ProgressBar:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trailmark", description="Self-hosted, Intercom-compatible event tracking.")
+    parser.add_argument("--version", action="version", version=f"trailmark {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     db_help = "SQLite path or URL, or postgresql://… (env TRAILMARK_DATABASE_URL)"
     default_db = os.environ.get("TRAILMARK_DATABASE_URL", DEFAULT_DB)

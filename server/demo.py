@@ -1,30 +1,34 @@
-"""The demo site (``demo_site/``) served with the snippet wired to a Trailmark server."""
+"""The demo site (``demo_site/``, copied into the package as ``assets/demo_site``) served with the snippet wired
+to a Trailmark server."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import mimetypes
+from importlib.resources.abc import Traversable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "demo_site"
+from .assets import package_file
 
 
-def create_demo_app(server_url: str, app_id: str, directory: Path = DEMO_DIR) -> Starlette:
+def create_demo_app(server_url: str, app_id: str, directory: Traversable | None = None) -> Starlette:
     """HTML pages get the placeholders ``TRAILMARK_URL`` and ``APP_ID`` of the pasted loader filled in;
     other files are served as they are."""
-    root = directory.resolve()
+    root = directory if directory is not None else package_file("assets", "demo_site")
+    names = {entry.name for entry in root.iterdir() if entry.is_file()}  # flat folder: nothing else is served
 
     async def page(request: Request) -> Response:
         name = request.path_params.get("name") or "index.html"
-        path = (root / name).resolve()
-        if root not in path.parents or not path.is_file():
+        if name not in names:
             return HTMLResponse("<h1>Not found</h1>", status_code=404)
-        if path.suffix == ".html":
-            html = path.read_text().replace("TRAILMARK_URL", server_url.rstrip("/")).replace("APP_ID", app_id)
+        data = (root / name).read_bytes()
+        if name.endswith(".html"):
+            html = data.decode().replace("TRAILMARK_URL", server_url.rstrip("/")).replace("APP_ID", app_id)
             return HTMLResponse(html)
-        return FileResponse(path)
+        media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        return Response(data, media_type=media_type)
 
     return Starlette(routes=[Route("/", page), Route("/{name:path}", page)])

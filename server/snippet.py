@@ -3,8 +3,9 @@ on demand (``/widget/{app_id}/panel.js``) and the paste-in loader.
 
 The readable ``snippet/shim.js`` and ``snippet/panel.js`` are the source of truth; what is served is their
 minified build, ``snippet/dist/*.min.js`` (``npm --prefix snippet run build``), whose first line names the
-sha256 of the source it came from. A missing or stale build is served as the readable source instead, with a
-warning in the log, so that an edit shows up without node; ``tests/test_snippet.py`` fails on a stale build.
+sha256 of the source it came from. Both are copied into the package at build time (server/assets.py). A missing
+or stale build is served as the readable source instead, with a warning in the log, so that an edit shows up
+without node; ``tests/test_snippet.py`` fails on a stale build.
 """
 
 from __future__ import annotations
@@ -14,13 +15,10 @@ import hashlib
 import json
 import logging
 import re
-from pathlib import Path
-
 from starlette.requests import Request
 from starlette.responses import Response
 
-SNIPPET_DIR = Path(__file__).resolve().parent.parent / "snippet"
-DIST_DIR = SNIPPET_DIR / "dist"
+from .assets import read_snippet_bytes
 # The build's first line: ``// trailmark shim.js sha256=<64 hex>``.
 BUILD_HEADER = re.compile(r"^// trailmark (?P<name>[a-z]+\.js) sha256=(?P<sha>[0-9a-f]{64})$")
 
@@ -29,14 +27,14 @@ log = logging.getLogger("trailmark")
 
 def source_sha256(name: str) -> str:
     """The sha256 of a readable source (``shim`` or ``panel``), as the build header records it."""
-    return hashlib.sha256((SNIPPET_DIR / f"{name}.js").read_bytes()).hexdigest()
+    return hashlib.sha256(read_snippet_bytes(f"{name}.js")).hexdigest()
 
 
 def build_sha256(name: str) -> str | None:
     """The source sha256 named by ``dist/{name}.min.js``'s header; ``None`` when it is missing or malformed."""
     try:
-        first = (DIST_DIR / f"{name}.min.js").read_text().split("\n", 1)[0]
-    except OSError:
+        first = read_snippet_bytes(f"dist/{name}.min.js").decode().split("\n", 1)[0]
+    except (OSError, UnicodeDecodeError):
         return None
     match = BUILD_HEADER.match(first)
     return match["sha"] if match and match["name"] == f"{name}.js" else None
@@ -46,10 +44,10 @@ def build_sha256(name: str) -> str | None:
 def served_script(name: str) -> bytes:
     """What the server sends for ``shim`` or ``panel``: the fresh minified build, else the readable source."""
     if build_sha256(name) == source_sha256(name):
-        return (DIST_DIR / f"{name}.min.js").read_bytes()
+        return read_snippet_bytes(f"dist/{name}.min.js")
     log.warning("snippet/dist/%s.min.js is missing or older than snippet/%s.js: serving the readable source "
                 "(run `npm --prefix snippet run build`)", name, name)
-    return (SNIPPET_DIR / f"{name}.js").read_bytes()
+    return read_snippet_bytes(f"{name}.js")
 
 
 def served_shim() -> bytes:
@@ -72,7 +70,7 @@ async def widget_panel(request: Request) -> Response:
 
 @functools.lru_cache(maxsize=1)
 def loader_source() -> str:
-    return (SNIPPET_DIR / "loader.js").read_text()
+    return read_snippet_bytes("loader.js").decode()
 
 
 def paste_in_snippet(server_url: str, app_id: str) -> str:

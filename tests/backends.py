@@ -39,7 +39,7 @@ def _probe_postgres() -> str | None:
     try:
         asyncio.run(connect())
     except Exception as exc:
-        from server.store.postgres_db import redact
+        from trailmark.store.postgres_db import redact
 
         return (f"PostgreSQL not reachable at {redact(POSTGRES_URL)} ({type(exc).__name__}: {exc}): "
                 "set TRAILMARK_TEST_POSTGRES_URL or start the local server")

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from server.app import create_app
-from server.settings import Settings
-from server.store import SQLStore, open_store
-from server.store.models import Workspace
+from trailmark.app import create_app
+from trailmark.settings import Settings
+from trailmark.store import SQLStore, open_store
+from trailmark.store.models import Workspace
 
 from .backends import BACKENDS, backend_url
 

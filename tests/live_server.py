@@ -15,9 +15,9 @@ from typing import Any
 
 import uvicorn
 
-from server.app import create_app
-from server.settings import Settings
-from server.store import with_store
+from trailmark.app import create_app
+from trailmark.settings import Settings
+from trailmark.store import with_store
 
 
 def free_port() -> int:

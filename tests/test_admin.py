@@ -17,23 +17,23 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from server import cli
-from server.admin import auth
-from server.admin import routes as admin_routes
-from server.admin.charts import daily_chart, nice_max
-from server.admin.render import (
+from trailmark import cli
+from trailmark.admin import auth
+from trailmark.admin import routes as admin_routes
+from trailmark.admin.charts import daily_chart, nice_max
+from trailmark.admin.render import (
     format_money,
     human_date,
     safe_url,
     show_value,
     stripe_url,
 )
-from server.app import create_app
-from server.metadata import validate_metadata
-from server.settings import Settings
-from server.store import admin_reads, open_store
-from server.store.admin_reads import EventFilter
-from server.store.models import AppendRequest, NewEvent
+from trailmark.app import create_app
+from trailmark.metadata import validate_metadata
+from trailmark.settings import Settings
+from trailmark.store import admin_reads, open_store
+from trailmark.store.admin_reads import EventFilter
+from trailmark.store.models import AppendRequest, NewEvent
 
 DAY = 86400
 EMAIL, PASSWORD = "ada@example.com", "correct horse battery"

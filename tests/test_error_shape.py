@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from server import identity
-from server.app import routes
-from server.ingest import MAX_BODY_BYTES
+from trailmark import identity
+from trailmark.app import routes
+from trailmark.ingest import MAX_BODY_BYTES
 
 NO_CONTACT = "000000000000000000000000"
 

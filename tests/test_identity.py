@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from itsdangerous import TimestampSigner
 
-from server import identity
-from server.identity import (
+from trailmark import identity
+from trailmark.identity import (
     DEVICE_MAX_AGE,
     SESSION_MAX_AGE,
     is_generic_user_id,
@@ -29,7 +29,7 @@ from server.identity import (
     verify_jwt,
     verify_user_hash,
 )
-from server.store.models import Workspace
+from trailmark.store.models import Workspace
 
 KEY = "workspace-one-signing-key"
 OTHER_KEY = "workspace-two-signing-key"

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from server import cli
-from server.errors import ApiError
-from server.importer import cell_value, import_file
-from server.store import open_store
-from server.store.models import AppendRequest, NewEvent
+from trailmark import cli
+from trailmark.errors import ApiError
+from trailmark.importer import cell_value, import_file
+from trailmark.store import open_store
+from trailmark.store.models import AppendRequest, NewEvent
 
 DAY = 86400
 
@@ -150,7 +150,7 @@ def mixed_rows(base: int) -> list[Any]:
 
 async def test_reader_process_and_in_process_import_agree(harness, tmp_path, monkeypatch):
     # Files from WORKER_MIN_BYTES on are read and validated in a separate process: same result.
-    from server import importer
+    from trailmark import importer
 
     h = harness
     other = await h.store.create_workspace("Other")
@@ -193,7 +193,7 @@ async def test_reader_process_and_in_process_import_agree(harness, tmp_path, mon
 
 
 async def test_reader_process_failure_is_raised(tmp_path, monkeypatch):
-    from server import importer
+    from trailmark import importer
 
     store = open_store(str(tmp_path / "bad.db"))
     await store.open()
@@ -213,7 +213,7 @@ async def test_reader_process_failure_is_raised(tmp_path, monkeypatch):
 async def test_reader_process_that_cannot_start_leaves_the_reading_to_the_importer(tmp_path, monkeypatch, caplog):
     import sys
 
-    from server import importer
+    from trailmark import importer
 
     store = open_store(str(tmp_path / "fallback.db"))
     await store.open()

@@ -6,9 +6,9 @@ import asyncio
 import json
 import time
 
-from server import identity
-from server.retention import purge_workspace
-from server.store.models import AppendRequest, NewEvent
+from trailmark import identity
+from trailmark.retention import purge_workspace
+from trailmark.store.models import AppendRequest, NewEvent
 
 DAY = 86400
 
@@ -229,7 +229,7 @@ async def test_purge_deletes_expired_visitor_events_only(harness):
     gone = await h.visitor()
     await backfill(h, gone["contact"]["id"], "ancient", now - 300 * DAY, "g-old")
 
-    from server.retention import cutoff_for
+    from trailmark.retention import cutoff_for
     # The 'gone' visitor was seen just now, so its (emptied) profile stays; only events expire.
     assert await h.store.count_expired(h.workspace, cutoff_for(h.workspace)) == (2, 0)
     assert await purge_workspace(h.store, h.workspace, batch_size=1) == (2, 0)

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 
-from server import identity
-from server.store.models import Contact
+from trailmark import identity
+from trailmark.store.models import Contact
 
 DAY = 86400
 

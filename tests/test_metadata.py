@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.metadata import (
+from trailmark.metadata import (
     DATE,
     IMAGE,
     LINK,
@@ -349,7 +349,7 @@ def urlsplit_path(value: str) -> str | None:
     """The rule as first written: urlsplit decides (kept here as the reference)."""
     from urllib.parse import urlsplit
 
-    from server.metadata import CONTROL_CHARS, MAX_URL_LENGTH
+    from trailmark.metadata import CONTROL_CHARS, MAX_URL_LENGTH
 
     if len(value) > MAX_URL_LENGTH or CONTROL_CHARS.search(value) or " " in value:
         return None
@@ -372,7 +372,7 @@ url_text = st.lists(st.sampled_from(list("ab.:/?#[]@%-_~é\u2100 \t") + ["http:/
 
 @pytest.mark.parametrize("url", URLS)
 def test_url_fast_path_agrees_with_urlsplit(url: str) -> None:
-    from server.metadata import _http_url_path, is_http_url
+    from trailmark.metadata import _http_url_path, is_http_url
 
     assert _http_url_path(url) == urlsplit_path(url)
     assert is_http_url(url) == (urlsplit_path(url) is not None)
@@ -381,7 +381,7 @@ def test_url_fast_path_agrees_with_urlsplit(url: str) -> None:
 @settings(max_examples=500, database=None, deadline=None)
 @given(url_text)
 def test_url_fast_path_agrees_with_urlsplit_on_any_text(text: str) -> None:
-    from server.metadata import _http_url_path
+    from trailmark.metadata import _http_url_path
 
     for url in (text, "http://" + text, "https://" + text, "https://a.example/" + text):
         assert _http_url_path(url) == urlsplit_path(url), url
@@ -390,7 +390,7 @@ def test_url_fast_path_agrees_with_urlsplit_on_any_text(text: str) -> None:
 @settings(max_examples=200, database=None, deadline=None)
 @given(metadata_dicts)
 def test_checking_a_key_again_gives_the_same_answer(raw: dict[str, Any]) -> None:
-    from server import metadata
+    from trailmark import metadata
 
     metadata._KEYS.clear()
     cold = validate_metadata(raw)
@@ -399,7 +399,7 @@ def test_checking_a_key_again_gives_the_same_answer(raw: dict[str, Any]) -> None
 
 
 def test_key_and_name_caches_are_bounded_and_keep_refusing() -> None:
-    from server import metadata
+    from trailmark import metadata
 
     for i in range(metadata._KEYS_LIMIT + 10):
         assert validate_metadata({f"Key{i}": i}).values == {f"key{i}": i}

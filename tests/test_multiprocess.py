@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.store import open_store
+from trailmark.store import open_store
 
 from .backends import POSTGRES_SKIP, fresh_postgres_url
 
@@ -41,7 +41,7 @@ def server_process(database_url: str) -> Iterator[str]:
     port = free_port()
     log = tempfile.TemporaryFile()
     env = {**os.environ, "TRAILMARK_DATABASE_URL": database_url}
-    proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--database", database_url,
+    proc = subprocess.Popen([sys.executable, "-m", "trailmark", "serve", "--database", database_url,
                              "--port", str(port), "--log-level", "warning"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.store.models import Workspace
+from trailmark.store.models import Workspace
 from .live_server import in_store, running_server
 
 NODE_DIR = Path(__file__).parent / "node"

@@ -24,11 +24,11 @@ from schemathesis.specs.openapi.checks import (
     content_type_conformance, response_headers_conformance, response_schema_conformance, status_code_conformance,
 )
 
-from server import openapi
-from server.app import create_app
-from server.settings import Settings
-from server.store import open_store
-from server.store.models import AppendRequest, NewEvent
+from trailmark import openapi
+from trailmark.app import create_app
+from trailmark.settings import Settings
+from trailmark.store import open_store
+from trailmark.store.models import AppendRequest, NewEvent
 
 EXAMPLES = 8
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from server.ratelimit import RateLimiter
-from server.store.models import AppendRequest, NewEvent
+from trailmark.ratelimit import RateLimiter
+from trailmark.store.models import AppendRequest, NewEvent
 
 DAY = 86400
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.store.models import AppendRequest, NewEvent
+from trailmark.store.models import AppendRequest, NewEvent
 
 DAY = 86400
 

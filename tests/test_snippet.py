@@ -16,10 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
-from server import snippet
-from server.demo import DEMO_DIR, create_demo_app
+from trailmark import snippet
+from trailmark.assets import read_snippet_bytes
+from trailmark.demo import create_demo_app
 
 ROOT = Path(__file__).resolve().parent.parent
+SNIPPET_DIR, DEMO_DIR = ROOT / "snippet", ROOT / "demo_site"
+DIST_DIR = SNIPPET_DIR / "dist"
 SCRIPTS = ("shim", "panel")
 URL, APP_ID = "https://trailmark.pebble.example", "k3x9q2ab"
 
@@ -47,8 +50,8 @@ def test_the_minified_build_is_fresh(name: str) -> None:
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_the_server_serves_the_minified_build(name: str) -> None:
     served = snippet.served_script(name)
-    assert served == (snippet.DIST_DIR / f"{name}.min.js").read_bytes()
-    source = (snippet.SNIPPET_DIR / f"{name}.js").read_bytes()
+    assert served == (DIST_DIR / f"{name}.min.js").read_bytes()
+    source = (SNIPPET_DIR / f"{name}.js").read_bytes()
     assert len(served) < len(source) / 2  # comments gone, names mangled
     assert served.count(b"\n") <= 2  # the header line and the code
 
@@ -57,13 +60,19 @@ def test_a_stale_build_is_not_served(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     (tmp_path / "dist").mkdir()
     (tmp_path / "shim.js").write_text("window.fresh = 1;\n")
     (tmp_path / "dist" / "shim.min.js").write_text("// trailmark shim.js sha256=" + "0" * 64 + "\nwindow.stale=1;\n")
-    monkeypatch.setattr(snippet, "SNIPPET_DIR", tmp_path)
-    monkeypatch.setattr(snippet, "DIST_DIR", tmp_path / "dist")
+    monkeypatch.setattr(snippet, "read_snippet_bytes", lambda name: (tmp_path / name).read_bytes())
     snippet.served_script.cache_clear()
     try:
         assert snippet.served_script("shim") == b"window.fresh = 1;\n"
     finally:
         snippet.served_script.cache_clear()
+
+
+@pytest.mark.parametrize("name", ["loader.js", "shim.js", "panel.js", "dist/shim.min.js", "dist/panel.min.js"])
+def test_the_package_carries_the_snippet_as_built(name: str) -> None:
+    """The installed package serves its own copy (scripts/copy_assets.py, run by the build and scripts/test)."""
+    assert read_snippet_bytes(name) == (SNIPPET_DIR / name).read_bytes(), (
+        f"trailmark/assets/snippet/{name} differs from snippet/{name}: run `python3 scripts/copy_assets.py`")
 
 
 def test_budgets_hold_as_served() -> None:
@@ -122,13 +131,13 @@ async def test_widget_routes_serve_the_builds(harness: Any) -> None:
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_the_builds_are_es2017(name: str) -> None:
     """terser never transpiles: newer syntax in the source would reach the build (and old browsers)."""
-    code = (snippet.DIST_DIR / f"{name}.min.js").read_text().split("\n", 1)[1]
+    code = (DIST_DIR / f"{name}.min.js").read_text().split("\n", 1)[1]
     assert not re.search(r"\?\.(?!\d)|\?\?|\*\*=|&&=|\|\|=|\bimport\(", code)
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_the_builds_parse(name: str) -> None:
-    result = subprocess.run(["node", "--check", str(snippet.DIST_DIR / f"{name}.min.js")], capture_output=True,
+    result = subprocess.run(["node", "--check", str(DIST_DIR / f"{name}.min.js")], capture_output=True,
                             text=True, check=False)
     assert result.returncode == 0, result.stderr

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import ApiError
-from server.store import SQLStore, open_store
-from server.store.history_stats import history_args, history_stats_sql
-from server.store.models import AppendRequest, NewEvent, Workspace
-from server.store.postgres_db import redact, to_dollar
-from server.store.schema import MIGRATIONS
-from server.store.sql_store import MAX_ACTIVE_EVENT_NAMES
+from trailmark.errors import ApiError
+from trailmark.store import SQLStore, open_store
+from trailmark.store.history_stats import history_args, history_stats_sql
+from trailmark.store.models import AppendRequest, NewEvent, Workspace
+from trailmark.store.postgres_db import redact, to_dollar
+from trailmark.store.schema import MIGRATIONS
+from trailmark.store.sql_store import MAX_ACTIVE_EVENT_NAMES
 
 DAY = 86400
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ async def test_migrations_are_idempotent(store_url):
 async def test_concurrent_migrations_from_several_stores_and_processes(store_url):
     # Several stores in this process and several `trailmark migrate` processes, all at once, on an empty
     # database: every one succeeds and each version is applied exactly once.
-    cmd = [sys.executable, "-m", "server", "migrate", "--database", store_url]
+    cmd = [sys.executable, "-m", "trailmark", "migrate", "--database", store_url]
     procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
     try:
         opened = [open_store(store_url) for _ in range(4)]
@@ -363,7 +363,7 @@ def test_placeholders_become_numbered_outside_quotes():
 
 
 def test_postgres_password_is_hidden_in_repr():
-    from server.store.postgres_db import PostgresDatabase
+    from trailmark.store.postgres_db import PostgresDatabase
 
     db = PostgresDatabase("postgresql://tm:s3cret@db.example:5432/trailmark")
     assert "s3cret" not in repr(db) and "tm:***@db.example:5432" in repr(db)
@@ -374,7 +374,7 @@ def test_postgres_password_is_hidden_in_repr():
 async def test_sqlite_writer_outlives_a_job_raising_base_exceptions_and_close_drains(tmp_path):
     """A write job raising CancelledError fails alone (its neighbour commits, the writer lives on);
     close() answers what was queued before it, and later writes are refused rather than left hanging."""
-    from server.store.db import SQLiteDatabase
+    from trailmark.store.db import SQLiteDatabase
 
     db = SQLiteDatabase(str(tmp_path / "w.db"))
     await db.open()

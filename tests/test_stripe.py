@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server import cli
+from trailmark import cli
 
 try:
     from stripe import WebhookSignature
@@ -243,7 +243,7 @@ async def test_unmatched_webhooks_are_recorded_listed_and_tracked_once_the_custo
     assert {r["stripe_event_id"]: r["resolved_contact"] for r in resolved}["evt_early"] == payer.id
 
     # `trailmark stripe retry`'s logic: once a contact has the email, the rest is tracked.
-    from server.sources.stripe import retry_unmatched
+    from trailmark.sources.stripe import retry_unmatched
 
     stranger_user = await h.store.create_contact(h.workspace, "user", external_id="u-2", email="x@nowhere.example")
     assert await retry_unmatched(h.store, h.workspace) == (1, 0)

@@ -11,7 +11,7 @@ import functools
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from ..assets import package_file
 from ..errors import ApiError
 from ..store import SQLStore
 from ..store.admin_reads import EVENT_FILTER_OPS, OPS_WITH_VALUE, Teammate
@@ -42,7 +43,6 @@ DAY = 86400
 CONTACTS_PAGE = 50
 TIMELINE_PAGE = 50
 MAX_DESCRIPTION = 1000
-STATIC = Path(__file__).resolve().parent.parent / "static"
 STATIC_FILES = {"admin.css": "text/css; charset=utf-8", "admin.js": "text/javascript; charset=utf-8"}
 HOME = "/admin/contacts"
 
@@ -351,12 +351,12 @@ async def static(request: Request) -> Response:
     name = request.path_params["name"]
     if name not in STATIC_FILES:
         return Response("Not found", status_code=404, media_type="text/plain")
-    return Response((STATIC / name).read_bytes(), media_type=STATIC_FILES[name],
+    return Response(package_file("static", name).read_bytes(), media_type=STATIC_FILES[name],
                     headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
 
 def admin_routes() -> list[BaseRoute]:
-    """The admin's routes, for ``server.app.routes()``: one ``Mount`` at ``/admin`` (HTML pages and
+    """The admin's routes, for ``trailmark.app.routes()``: one ``Mount`` at ``/admin`` (HTML pages and
     form posts, outside the JSON API and its error shape and OpenAPI document)."""
     return [
         Route("/admin", home),

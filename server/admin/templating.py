@@ -8,7 +8,6 @@ checked URLs (``render.safe_url``) and are quoted and escaped like any other val
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -16,10 +15,10 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from .. import __version__
 from ..metadata import display_name
 from . import render
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 # Defence in depth: even if something slipped through escaping, no inline script or handler would run.
 # Images may come from any http(s) host (metadata images); nothing else leaves the origin.
@@ -42,7 +41,7 @@ def _pluralize(count: int, singular: str, plural: str | None = None) -> str:
 
 
 def make_environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+    env = jinja2.Environment(loader=jinja2.PackageLoader("trailmark", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(
         display=display_name, utc=render.utc, iso=render.iso, date=render.human_date,
@@ -50,6 +49,7 @@ def make_environment() -> jinja2.Environment:
         urlpart=lambda value: quote(str(value), safe=""), attr=render.show_attribute,
         mailto=lambda email: "mailto:" + quote(str(email), safe="@+"),
     )
+    env.globals["version"] = __version__
     return env
 
 

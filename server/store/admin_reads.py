@@ -1,6 +1,6 @@
 """The admin pages' store queries: the filtered contact list, profile helpers, teammates, the secret key.
 
-A mixin of :class:`~server.store.sql_store.SQLStore` (it uses ``self.db``). The SQL is portable between
+A mixin of :class:`~trailmark.store.sql_store.SQLStore` (it uses ``self.db``). The SQL is portable between
 SQLite and PostgreSQL with ``?`` placeholders.
 
 Identity model (see ``sql_store``): events never move. A live contact's history is its own events plus

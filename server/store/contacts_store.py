@@ -1,7 +1,7 @@
 """The REST contacts API's store queries: create, update, delete, list and search users and leads, update
 visitors, and the event summaries ``POST /events/summaries`` imports.
 
-A mixin of :class:`~server.store.sql_store.SQLStore` (it uses ``self.db``). The SQL is portable between
+A mixin of :class:`~trailmark.store.sql_store.SQLStore` (it uses ``self.db``). The SQL is portable between
 SQLite and PostgreSQL with ``?`` placeholders; the only dialect-specific pieces are the JSON expressions
 for ``custom_attributes.*`` search filters and ``email_domain``, chosen from ``self.db.dialect``.
 

@@ -1,4 +1,4 @@
-"""The PostgreSQL backend (asyncpg): the same :class:`~server.store.db.Database` protocol as SQLite's.
+"""The PostgreSQL backend (asyncpg): the same :class:`~trailmark.store.db.Database` protocol as SQLite's.
 
 Imported only for ``postgresql://`` URLs, so asyncpg stays optional (``pip install trailmark[postgres]``).
 

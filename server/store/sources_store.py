@@ -1,6 +1,6 @@
 """Storage for the event sources (Segment, Stripe, historical import) and the GDPR pair (export, delete).
 
-A mixin of :class:`~server.store.sql_store.SQLStore`: it uses ``self.db`` the same way, with SQL that
+A mixin of :class:`~trailmark.store.sql_store.SQLStore`: it uses ``self.db`` the same way, with SQL that
 runs unchanged on SQLite and PostgreSQL (``?`` placeholders, ``ON CONFLICT``). Tables: migration 2+ in
 ``schema.py`` (``segment_write_keys``, ``stripe_webhook_secrets``, ``stripe_customers``,
 ``stripe_unmatched``).

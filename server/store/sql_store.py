@@ -1,7 +1,7 @@
 """The store: every read and write Trailmark makes, named for the product.
 
 One implementation serves both backends: the SQL here is portable between SQLite and PostgreSQL and
-runs through a :class:`~server.store.db.Database` (aiosqlite or asyncpg).
+runs through a :class:`~trailmark.store.db.Database` (aiosqlite or asyncpg).
 
 Identity and history (the O(1) merge): an event row keeps, forever, the contact that tracked it and the
 role that contact had then (``visitor``, ``lead``, ``user``). Converting or merging never copies or

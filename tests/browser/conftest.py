@@ -157,11 +157,11 @@ def start_trailmark(directory: Path) -> Trailmark:
     """Create a workspace through the CLI, then ``python -m server serve`` on a free port."""
     directory.mkdir(parents=True, exist_ok=True)
     db = directory / "t.db"
-    created = subprocess.run([sys.executable, "-m", "server", "workspace", "create", "--json", "--name", "Pebble",
+    created = subprocess.run([sys.executable, "-m", "trailmark", "workspace", "create", "--json", "--name", "Pebble",
                               "--database", str(db)], cwd=ROOT, capture_output=True, text=True, check=True)
     ws = json.loads(created.stdout)
     port = free_port()
-    url, proc, log = _spawn([sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port),
+    url, proc, log = _spawn([sys.executable, "-m", "trailmark", "serve", "--host", "127.0.0.1", "--port", str(port),
                              "--database", str(db), "--log-level", "warning"], port, directory / "server.log", "/health")
     return Trailmark(url, ws["app_id"], ws["access_token"], db, proc, log)
 
@@ -179,7 +179,7 @@ def _spawn(args: list[str], port: int, log: Path, ready_path: str) -> tuple[str,
     return url, proc, log
 
 
-DEMO_CODE = ("import sys, uvicorn\nfrom server.demo import create_demo_app\n"
+DEMO_CODE = ("import sys, uvicorn\nfrom trailmark.demo import create_demo_app\n"
              "uvicorn.run(create_demo_app(sys.argv[1], sys.argv[2]), host='127.0.0.1', port=int(sys.argv[3]), "
              "log_level='warning')\n")
 

@@ -35,7 +35,7 @@ def test_no_payload_runs_on_the_admin_pages(stack: Stack, new_page) -> None:
     assert r.status_code == 202, r.text
 
     email, password = f"xss-{uuid.uuid4().hex[:6]}@pebble.example", "correct horse battery staple"
-    created = subprocess.run([sys.executable, "-m", "server", "admin", "create", "--email", email, "--password-stdin",
+    created = subprocess.run([sys.executable, "-m", "trailmark", "admin", "create", "--email", email, "--password-stdin",
                               "--database", str(stack.server.database)],
                              cwd=ROOT, capture_output=True, text=True, input=password + "\n", check=False)
     assert created.returncode == 0, created.stderr

@@ -37,7 +37,7 @@ def admin_available() -> str | None:
     """Why the admin part cannot run, or None."""
     if not (ROOT / "server" / "admin").exists():
         return "the admin pages (server/admin) are not there yet"
-    help_ = subprocess.run([sys.executable, "-m", "server", "admin", "--help"], cwd=ROOT, capture_output=True,
+    help_ = subprocess.run([sys.executable, "-m", "trailmark", "admin", "--help"], cwd=ROOT, capture_output=True,
                            check=False)
     if help_.returncode != 0:
         return "`trailmark admin create` is not there yet"
@@ -90,7 +90,7 @@ def test_a_lead_profile_shows_the_visitors_recent_history_with_rendered_metadata
     password = "correct horse battery staple"
     teammate = "teammate@pebble.example"
     created = subprocess.run(
-        [sys.executable, "-m", "server", "admin", "create", "--email", teammate, "--password-stdin",
+        [sys.executable, "-m", "trailmark", "admin", "create", "--email", teammate, "--password-stdin",
          "--database", str(stack.server.database)],
         cwd=ROOT, capture_output=True, text=True, input=password + "\n", check=False)
     assert created.returncode == 0, created.stdout + created.stderr
