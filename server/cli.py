@@ -7,7 +7,9 @@ import asyncio
 import json
 import os
 import sys
+from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import __version__
 from .store import SQLStore, with_store
@@ -15,6 +17,7 @@ from .store.models import Workspace
 from .snippet import paste_in_snippet
 
 DEFAULT_DB = "trailmark.db"
+DAY = 86400
 
 
 async def ensure_workspace(store: SQLStore) -> tuple[Workspace, bool]:
@@ -81,9 +84,65 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def describe_settings(ws: Workspace) -> str:
+    origins = ", ".join(ws.allowed_origins) or "any origin"
+    lines = [f"{ws.app_id}  {ws.name!r}",
+             f"  identity verification: {'enforced' if ws.enforce_identity_verification else 'NOT enforced'}",
+             f"  strict metadata:       {'on' if ws.strict_metadata else 'off'}",
+             f"  retention:             {ws.retention_days} days",
+             f"  allowed origins:       {origins}",
+             f"  identity secret:       {ws.identity_secret}"]
+    if ws.previous_identity_secret and ws.previous_secret_expires_at:
+        until = datetime.fromtimestamp(ws.previous_secret_expires_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        lines.append(f"  previous secret:       still verifies until {until}")
+    return "\n".join(lines)
+
+
+async def set_workspace(store: SQLStore, args: argparse.Namespace) -> tuple[Workspace, str | None]:
+    """Apply ``workspace set``'s flags; returns the workspace as it is now and the new identity secret."""
+    ws = await pick_workspace(store, args.app_id)
+    fields: dict[str, Any] = {}
+    if args.enforce_identity_verification is not None:
+        fields["enforce_identity_verification"] = args.enforce_identity_verification
+    if args.strict_metadata is not None:
+        fields["strict_metadata"] = args.strict_metadata
+    if args.retention_days is not None:
+        if not 1 <= args.retention_days <= 3650:
+            raise SystemExit("--retention-days must be between 1 and 3650")
+        fields["retention_days"] = args.retention_days
+    if args.allowed_origin is not None:
+        fields["allowed_origins"] = [normalise_origin(o) for o in args.allowed_origin]
+    if args.name:
+        fields["name"] = args.name
+    if fields:
+        await store.update_workspace(ws.id, **fields)
+    new_secret = None
+    if args.rotate_identity_secret:
+        fresh = await store.workspace_by_app_id(ws.app_id, cached=False)
+        assert fresh is not None
+        new_secret = await store.rotate_identity_secret(fresh, grace_seconds=args.grace_days * DAY)
+    updated = await store.workspace_by_app_id(ws.app_id, cached=False)
+    assert updated is not None
+    return updated, new_secret
+
+
+def normalise_origin(origin: str) -> str:
+    """``https://shop.example`` as browsers send it in ``Origin``: scheme and host (and port), no path."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
+        raise SystemExit(f"--allowed-origin {origin!r}: give an origin such as https://shop.example")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
 def cmd_workspace(args: argparse.Namespace) -> int:
     async def create(store: SQLStore) -> Workspace:
-        return await store.create_workspace(args.name, allowed_origins=args.allowed_origin or [])
+        ws = await store.create_workspace(args.name or "Workspace", allowed_origins=args.allowed_origin or [])
+        if args.enforce_identity_verification is not None or args.strict_metadata is not None:
+            await store.update_workspace(ws.id, **{k: v for k, v in (
+                ("enforce_identity_verification", args.enforce_identity_verification),
+                ("strict_metadata", args.strict_metadata)) if v is not None})
+            ws = await store.workspace_by_app_id(ws.app_id, cached=False) or ws
+        return ws
 
     async def listing(store: SQLStore) -> list[Workspace]:
         return await store.list_workspaces()
@@ -91,14 +150,21 @@ def cmd_workspace(args: argparse.Namespace) -> int:
     if args.action == "create":
         ws = asyncio.run(with_store(args.database, create))
         print(json.dumps(ws.public_dict(), indent=2) if args.json else describe(ws, args.server_url))
+    elif args.action == "set":
+        ws, new_secret = asyncio.run(with_store(args.database, lambda store: set_workspace(store, args)))
+        if args.json:
+            print(json.dumps(ws.settings_dict(), indent=2))
+        else:
+            print(describe_settings(ws))
+            if new_secret:
+                print("\nNew identity secret: update your server's user_hash / JWT code with it; the previous "
+                      "one keeps verifying until the date above.")
     else:
         workspaces = asyncio.run(with_store(args.database, listing))
         if args.json:
-            print(json.dumps([w.public_dict() for w in workspaces], indent=2))
+            print(json.dumps([w.settings_dict() for w in workspaces], indent=2))
         else:
-            for w in workspaces:
-                origins = ", ".join(w.allowed_origins) or "any origin"
-                print(f"{w.app_id}  {w.name!r}  token {w.access_token}  ({origins})")
+            print("\n\n".join(describe_settings(w) for w in workspaces) or "no workspace yet")
     return 0
 
 
@@ -328,10 +394,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--log-level", default="warning")
     demo.set_defaults(func=cmd_demo)
 
-    ws = sub.add_parser("workspace", help="create or list workspaces")
-    ws.add_argument("action", choices=["create", "list"])
-    ws.add_argument("--name", default="Workspace")
-    ws.add_argument("--allowed-origin", action="append", help="a site origin allowed to use the snippet (repeat)")
+    ws = sub.add_parser(
+        "workspace", help="create, list or change workspaces",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  trailmark workspace create --name Shop --allowed-origin https://shop.example\n"
+               "  trailmark workspace set --app-id k3x9q2ab --enforce-identity-verification --retention-days 30\n"
+               "  trailmark workspace set --rotate-identity-secret\n  trailmark workspace list --json")
+    ws.add_argument("action", choices=["create", "list", "set"])
+    ws.add_argument("--app-id", help="set: the workspace (default: the only one)")
+    ws.add_argument("--name", help="create/set: the workspace's name")
+    ws.add_argument("--allowed-origin", action="append",
+                    help="a site origin allowed to use the snippet (repeat; set: replaces the list)")
+    ws.add_argument("--enforce-identity-verification", action=argparse.BooleanOptionalAction, default=None,
+                    help="refuse a user_id or email from the browser without user_hash / intercom_user_jwt")
+    ws.add_argument("--strict-metadata", action=argparse.BooleanOptionalAction, default=None,
+                    help="refuse events with invalid metadata (422) instead of dropping the entries")
+    ws.add_argument("--retention-days", type=int,
+                    help="set: how long anonymous visitors' events are kept, and how far back a new lead's history "
+                         "reaches (default 90)")
+    ws.add_argument("--rotate-identity-secret", action="store_true",
+                    help="set: make a new identity secret; the old one keeps verifying for --grace-days")
+    ws.add_argument("--grace-days", type=int, default=7, help="with --rotate-identity-secret (default 7)")
     ws.add_argument("--server-url", default="http://127.0.0.1:8000", help="for the printed snippet")
     ws.add_argument("--database", default=default_db, help=db_help)
     ws.add_argument("--json", action="store_true")

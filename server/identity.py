@@ -35,6 +35,11 @@ GENERIC_USER_IDS = frozenset({
 })
 
 
+# Custom attributes that tie a contact to an outside identity (the Stripe source matches customers on it):
+# set only by server-side callers (REST, the access token), never from a browser or a browser-safe key.
+SERVER_ONLY_ATTRIBUTES = frozenset({"stripe_customer_id"})
+
+
 @functools.lru_cache(maxsize=256)
 def _signer(key: str, kind: str) -> TimestampSigner:
     return TimestampSigner(key, salt=f"trailmark.{kind}", sep=".")

@@ -63,15 +63,19 @@ async def preflight(request: Request) -> Response:
     return Response(status_code=204, headers=cors_headers(request.headers.get("origin") or "*"))
 
 
-def split_settings(user: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Custom attributes from boot/update settings: flat values only, bounded; warnings for the rest."""
+def split_settings(user: dict[str, Any], verified: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """Custom attributes from boot/update settings: flat values only, bounded; warnings for the rest.
+    Attributes that tie the contact to an outside identity are kept only for a verified user."""
     attrs: dict[str, Any] = {}
     warnings: list[str] = []
     for key, value in user.items():
         if key in MESSENGER_KEYS or key in IDENTITY_KEYS or key.startswith("utm_") or key in (
                 "company", "companies", "avatar", "language_override", "unsubscribed_from_emails"):
             continue
-        if len(attrs) >= MAX_ATTRIBUTES:
+        if key in identity.SERVER_ONLY_ATTRIBUTES and not verified:
+            warnings.append(f"attribute '{key}' dropped: only a verified user (user_hash or JWT) or your "
+                            "server (REST API) may set it")
+        elif len(attrs) >= MAX_ATTRIBUTES:
             warnings.append(f"attribute '{key}' dropped: more than {MAX_ATTRIBUTES} custom attributes")
         elif value is None or isinstance(value, (bool, int, float)):
             attrs[key[:MAX_ATTRIBUTE_LENGTH]] = value
@@ -97,9 +101,16 @@ def verify_identity(ws: Workspace, user: dict[str, Any]) -> tuple[str | None, st
         if claims is None:
             raise ApiError(401, "identity_verification_failed",
                            "intercom_user_jwt is invalid, expired, or lacks a user_id claim", "intercom_user_jwt")
+        _refuse_placeholder(claims["user_id"])
+        # The token vouches for its claims only: an email beside it in the settings is the user's profile
+        # (it never names whom to attach to: the user_id does).
         email = claims.get("email") if isinstance(claims.get("email"), str) else _text(user.get("email"))
         return claims["user_id"], email, "jwt"
     user_id, email = _identifier(user, "user_id"), _identifier(user, "email")
+    if user_id is not None:
+        # A placeholder is refused outright, before any proof is looked at: a proof computed over
+        # "undefined" must never fall back to the email beside it (that would name someone else).
+        _refuse_placeholder(user_id)
     if user_id is None and email is None:
         return None, None, "none"
     if user.get("user_hash") is not None:
@@ -111,6 +122,13 @@ def verify_identity(ws: Workspace, user: dict[str, Any]) -> tuple[str | None, st
                        "This workspace requires identity verification: send user_hash or intercom_user_jwt",
                        "user_hash")
     return user_id, email, "none"
+
+
+def _refuse_placeholder(user_id: str) -> None:
+    if identity.is_generic_user_id(user_id):
+        raise ApiError(401, "invalid_identity",
+                       f"user_id '{user_id[:40]}' looks like a placeholder (an empty user object?), not a user's "
+                       "id: nothing was attached. Boot without user_id for anonymous visitors", "user_id")
 
 
 def _identifier(user: dict[str, Any], field: str) -> str | None:
@@ -181,11 +199,6 @@ async def ping(request: Request) -> Response:
     except ApiError as exc:
         exc.headers.update(cors)
         raise
-    if user_id is not None and identity.is_generic_user_id(user_id):
-        warnings.append(f"user_id '{user_id}' looks like a placeholder and was ignored")
-        user_id = None
-        if email is None:
-            proof = "none"
     visitor_id, current = await current_identity(store, ws, data)
     if user_id is not None or (email is not None and proof != "none"):
         current = await store.identify_user(ws, current.id, user_id=user_id, email=email, reason="boot",
@@ -194,7 +207,7 @@ async def ping(request: Request) -> Response:
         # An unverified email from an anonymous visitor (e.g. update({email})) is first contact: a lead.
         current = await store.convert_to_lead(ws, current.id, email=email, name=_text(user.get("name")),
                                               reason="email supplied in the browser", proof="none")
-    attrs, attr_warnings = split_settings(user)
+    attrs, attr_warnings = split_settings(user, verified=proof != "none" and current.role == "user")
     warnings += attr_warnings
     await store.touch_contact(ws, current.id, attrs, name=_text(user.get("name")))
     return identity_answer(ws, visitor_id, current, warnings, cors)

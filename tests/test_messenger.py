@@ -207,12 +207,13 @@ async def test_boot_with_user_id_lands_events_on_that_user(harness):
     assert contact.name == "Ada" and contact.custom_attributes == {"plan": "pro"}
 
 
-async def test_placeholder_user_id_is_ignored_with_a_warning(harness):
+async def test_placeholder_user_id_is_refused_and_attaches_nothing(harness):
     h = harness
-    me = await h.visitor(user={"user_id": "undefined"})
-    assert me["contact"]["role"] == "visitor"
-    assert any("undefined" in w for w in me["warnings"])
+    r = await h.ping(user={"user_id": "undefined"})
+    body = assert_error(r, 401, "invalid_identity")
+    assert body["errors"][0]["field"] == "user_id" and "placeholder" in body["errors"][0]["message"]
     assert await h.store.find_contact(h.workspace, user_id="undefined") is None
+    assert await count_contacts(h) == 0
 
 
 async def test_enforced_verification_refuses_a_missing_user_hash_and_creates_nobody(make_harness):

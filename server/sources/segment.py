@@ -6,7 +6,9 @@ clients (or a Segment "Webhook"/HTTP destination) can send to Trailmark by chang
 
 Auth: HTTP Basic with the write key as the user name and an empty password (what Segment's libraries
 send), or ``writeKey`` in the body. The write key is the workspace's Segment write key
-(``trailmark segment write-key``: write-only, fine to ship in a browser) or its REST access token.
+(``trailmark segment write-key``: write-only, fine to ship in a browser) or its REST access token (a
+server-side credential). In a workspace that enforces identity verification, the browser-safe write key
+writes anonymous data only: a ``userId`` is not trusted (``trusted_identity``), see ``contact_for``.
 
 Steps, as for every source: ``authenticate`` → ``read_message`` (shape, ids, timestamp, then
 ``ingest.validate_event``: the same metadata rules as every other path) → ``contact_for`` (anonymousId →
@@ -31,6 +33,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .. import identity
 from ..errors import ApiError, bad_request, missing, unauthorized
 from ..ingest import read_created_at, validate_event
 from ..messenger import EMAIL, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES
@@ -74,8 +77,22 @@ class Message:
 
 
 # ---------------------------------------------------------------- steps
-async def authenticate(request: Request, body: dict[str, Any] | None) -> Workspace:
-    """The workspace named by the write key: Basic auth user name, else the body's ``writeKey``."""
+@dataclass(frozen=True)
+class Caller:
+    """The workspace a credential names, and whether the identities it sends may be trusted: always with
+    the server-side access token, with the browser-safe write key only where the workspace does not enforce
+    identity verification."""
+
+    workspace: Workspace
+    server_side: bool  # the REST access token: never ships in a browser
+
+    @property
+    def trusted_identity(self) -> bool:
+        return self.server_side or not self.workspace.enforce_identity_verification
+
+
+async def authenticate(request: Request, body: dict[str, Any] | None) -> Caller:
+    """The caller named by the write key: Basic auth user name, else the body's ``writeKey``."""
     store: SQLStore = request.app.state.store
     key = None
     header = request.headers.get("authorization")
@@ -91,10 +108,11 @@ async def authenticate(request: Request, body: dict[str, Any] | None) -> Workspa
         key = body["writeKey"]
     if not key:
         raise unauthorized("Write key missing: send HTTP Basic auth with the write key as the user name")
-    ws = await store.workspace_by_write_key(key)
-    if ws is None:
+    found = await store.workspace_by_write_key(key)
+    if found is None:
         raise unauthorized("Write key invalid")
-    return ws
+    ws, server_side = found
+    return Caller(ws, server_side)
 
 
 def _id(raw: dict[str, Any], key: str, prefix: str, limit: int = MAX_ID_LENGTH) -> str | None:
@@ -284,10 +302,26 @@ def read_message(raw: Any, *, kind: str | None, strict: bool, now: int, prefix: 
     return msg
 
 
+UNTRUSTED_USER_ID = ("userId ignored: this workspace enforces identity verification and the write key may ship "
+                     "in browsers; send users' messages from your server with the REST access token")
+
+
+def distrust_user_id(msg: Message) -> str | None:
+    """For a caller whose identities are not trusted: drop the ``userId`` so the message is anonymous.
+    Returns the warning to report, or raises 403 when nothing anonymous is left to attach it to."""
+    if msg.kind == "alias" or (msg.user_id is not None and msg.anonymous_id is None):
+        raise ApiError(403, "identity_verification_required", UNTRUSTED_USER_ID, "userId")
+    if msg.user_id is None:
+        return None
+    msg.user_id = None
+    return UNTRUSTED_USER_ID
+
+
 async def contact_for(store: SQLStore, ws: Workspace, msg: Message) -> Contact | None:
     """anonymousId → its visitor (created if new); userId → the user with that external id (created if
     new: Segment's identify and track create users); both → the visitor is identified as that user
-    (``store.identify_user``: converted in place, or merged into the existing user)."""
+    (``store.identify_user``: converted in place, or merged into the existing user). Untrusted callers
+    never get here with a userId (``distrust_user_id``)."""
     if msg.kind == "alias":
         assert msg.previous_id is not None and msg.user_id is not None
         previous = await store.find_contact(ws, visitor_id=msg.previous_id)
@@ -314,22 +348,33 @@ async def contact_for(store: SQLStore, ws: Workspace, msg: Message) -> Contact |
                                      reason=f"segment {msg.kind}", proof=PROOF)
 
 
-async def persist(store: SQLStore, ws: Workspace, messages: list[tuple[int, Message]]) -> dict[int, Any]:
+async def persist(store: SQLStore, caller: Caller, messages: list[tuple[int, Message]]) -> dict[int, Any]:
     """Apply messages in order (identity first, so a batch's identify helps its later tracks), then store
     their events, one ``AppendRequest`` per contact (the writer commits them together). Returns, per
     index, a result dict or an ApiError."""
+    ws = caller.workspace
     results: dict[int, Any] = {}
+    warnings: dict[int, str] = {}
     per_contact: dict[str, list[tuple[int, NewEvent]]] = defaultdict(list)
     for index, msg in messages:
         if msg.kind == "group":
             results[index] = {"status": "ignored"}  # companies are not tracked by Trailmark
             continue
         try:
+            if not caller.trusted_identity and (warning := distrust_user_id(msg)):
+                warnings[index] = warning
             contact = await contact_for(store, ws, msg)
         except ApiError as err:
             results[index] = err
             continue
-        if contact is not None and msg.kind == "identify" and (msg.attributes or msg.email or msg.name or msg.phone):
+        # An untrusted caller never rewrites a user's profile (an anonymousId is only as secret as a cookie).
+        may_write_traits = caller.trusted_identity or (contact is not None and contact.role != USER)
+        if not caller.server_side:
+            for key in identity.SERVER_ONLY_ATTRIBUTES & msg.attributes.keys():
+                del msg.attributes[key]
+                msg.dropped.append({"key": key, "reason": "only a server-side credential may set it"})
+        if (contact is not None and msg.kind == "identify" and may_write_traits
+                and (msg.attributes or msg.email or msg.name or msg.phone)):
             await store.update_contact_traits(ws, contact.id, email=msg.email, name=msg.name, phone=msg.phone,
                                               attributes=msg.attributes)
         if msg.event is not None and contact is not None:
@@ -348,15 +393,18 @@ async def persist(store: SQLStore, ws: Workspace, messages: list[tuple[int, Mess
                 results[index] = outcome
         elif isinstance(outcome, BaseException):
             raise outcome
+    for index, warning in warnings.items():
+        if isinstance(results.get(index), dict):
+            results[index]["warning"] = warning
     return results
 
 
 # ---------------------------------------------------------------- endpoints
-async def _read(request: Request, max_bytes: int) -> tuple[Workspace, dict[str, Any]]:
+async def _read(request: Request, max_bytes: int) -> tuple[Caller, dict[str, Any]]:
     """Auth from the header first (a bad key is 401 whatever the body), then the body."""
-    ws = await authenticate(request, None) if request.headers.get("authorization") else None
+    caller = await authenticate(request, None) if request.headers.get("authorization") else None
     data = json_object(await read_body(request, max_bytes))
-    return ws or await authenticate(request, data), data
+    return caller or await authenticate(request, data), data
 
 
 async def single(request: Request) -> Response:
@@ -364,9 +412,9 @@ async def single(request: Request) -> Response:
     kind = request.path_params["kind"]
     if kind not in KINDS:
         raise ApiError(404, "not_found", "Resource Not Found")
-    ws, data = await _read(request, MAX_MESSAGE_BYTES)
-    msg = read_message(data, kind=kind, strict=ws.strict_metadata, now=int(time.time()))
-    result = (await persist(request.app.state.store, ws, [(0, msg)]))[0]
+    caller, data = await _read(request, MAX_MESSAGE_BYTES)
+    msg = read_message(data, kind=kind, strict=caller.workspace.strict_metadata, now=int(time.time()))
+    result = (await persist(request.app.state.store, caller, [(0, msg)]))[0]
     if isinstance(result, ApiError):
         raise result
     return JSONResponse({"success": True, **result, "dropped": msg.dropped})
@@ -375,7 +423,8 @@ async def single(request: Request) -> Response:
 async def batch(request: Request) -> Response:
     """``POST /v1/batch``: each message is checked on its own. The valid ones are stored; the others are
     reported by index under ``rejected`` (200). When no message is valid: 400, nothing stored."""
-    ws, data = await _read(request, MAX_BATCH_BYTES)
+    caller, data = await _read(request, MAX_BATCH_BYTES)
+    ws = caller.workspace
     items = data.get("batch")
     if not isinstance(items, list):
         raise bad_request("batch must be a list of messages", "batch")
@@ -398,9 +447,9 @@ async def batch(request: Request) -> Response:
                 if item is not first.errors[0]:
                     err.also(**item)
         raise err
-    results = await persist(request.app.state.store, ws, valid)
+    results = await persist(request.app.state.store, caller, valid)
     counts: dict[str, int] = defaultdict(int)
-    dropped = []
+    dropped, warnings = [], []
     for i, msg in valid:
         result = results[i]
         if isinstance(result, ApiError):
@@ -408,9 +457,11 @@ async def batch(request: Request) -> Response:
             continue
         counts[result["status"]] += 1
         dropped += [{"index": i, **d} for d in msg.dropped]
+        if "warning" in result:
+            warnings.append({"index": i, "message": result["warning"]})
     return JSONResponse({
         "success": True,
         **{s: counts.get(s, 0) for s in ("accepted", "duplicate", "identified", "ignored")},
         "archived": counts.get("dropped", 0),  # events of an archived name: not stored (as everywhere)
         "rejected": [{"index": i, "status": err.status, "errors": err.errors} for i, err in sorted(rejected.items())],
-        "dropped": dropped})
+        "dropped": dropped, **({"warnings": warnings} if warnings else {})})

@@ -46,12 +46,21 @@ class Workspace:
             secrets.append(self.previous_identity_secret)
         return secrets
 
-    def public_dict(self) -> dict[str, Any]:
-        return {"app_id": self.app_id, "name": self.name, "access_token": self.access_token,
-                "identity_secret": self.identity_secret, "allowed_origins": list(self.allowed_origins),
+    def settings_dict(self) -> dict[str, Any]:
+        """Every setting, and the identity secret (the customer's server needs it to compute user_hash);
+        never the access token (``trailmark token create`` shows a new one)."""
+        return {"app_id": self.app_id, "name": self.name,
+                "identity_secret": self.identity_secret,
+                "previous_identity_secret_expires_at": (self.previous_secret_expires_at
+                                                        if self.previous_identity_secret else None),
+                "allowed_origins": list(self.allowed_origins),
                 "enforce_identity_verification": self.enforce_identity_verification,
                 "strict_metadata": self.strict_metadata, "retention_days": self.retention_days,
                 "created_at": self.created_at}
+
+    def public_dict(self) -> dict[str, Any]:
+        """The settings and the access token: printed once, when the workspace is made."""
+        return {**self.settings_dict(), "access_token": self.access_token}
 
 
 @dataclass(frozen=True)

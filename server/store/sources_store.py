@@ -186,15 +186,17 @@ class SourcesStore:
         return out
 
     # ------------------------------------------------------------ Segment
-    async def workspace_by_write_key(self, key: str) -> Workspace | None:
-        """The workspace whose Segment write key (or REST access token) this is."""
+    async def workspace_by_write_key(self, key: str) -> tuple[Workspace, bool] | None:
+        """``(workspace, server_side)`` for a Segment write key or a REST access token. ``server_side`` is
+        True for the access token: a credential that never ships in a browser, so it may identify users."""
         async with self.db.read() as conn:
             row = await conn.fetch_one(
                 "SELECT w.* FROM workspaces w JOIN segment_write_keys k ON k.workspace_id = w.id "
                 "WHERE k.write_key = ?", (key,))
-            if row is None:
-                row = await conn.fetch_one("SELECT * FROM workspaces WHERE access_token = ?", (key,))
-        return Workspace.from_row(row) if row else None
+            if row is not None:
+                return Workspace.from_row(row), False
+        ws = await self.workspace_by_token(key)
+        return (ws, True) if ws is not None else None
 
     async def segment_write_key(self, workspace: Workspace, *, rotate: bool = False) -> str:
         """The workspace's write-only Segment key, made on first use (``rotate`` replaces it)."""

@@ -329,10 +329,15 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
                     "SELECT * FROM contacts WHERE workspace_id = ? AND external_id = ? AND role = 'user' "
                     "AND merged_into IS NULL", (workspace.id, user_id))
             else:
-                target = await conn.fetch_one(
+                # Identified by email alone: exactly one user may match, never a pick among several
+                # (Intercom's 409 "Multiple existing users match this email address").
+                matches = await conn.fetch_all(
                     "SELECT * FROM contacts WHERE workspace_id = ? AND lower(email) = lower(?) "
-                    "AND role = 'user' AND merged_into IS NULL ORDER BY created_at LIMIT 1",
+                    "AND role = 'user' AND merged_into IS NULL ORDER BY created_at LIMIT 2",
                     (workspace.id, email))
+                if len(matches) > 1:
+                    raise ApiError(409, "conflict", "Multiple existing users match this email address", "email")
+                target = matches[0] if matches else None
             current = await _live_row(conn, workspace.id, current_id) if current_id else None
             if target is not None:
                 if current is not None and current["id"] != target["id"] and current["role"] != USER:
