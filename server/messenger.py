@@ -97,7 +97,7 @@ def verify_identity(ws: Workspace, user: dict[str, Any]) -> tuple[str | None, st
     secrets = ws.identity_secrets(now)
     jwt = user.get("intercom_user_jwt")
     if jwt is not None:
-        claims = identity.verify_jwt(secrets, jwt, now)
+        claims = identity.verify_jwt(secrets, jwt)
         if claims is None:
             raise ApiError(401, "identity_verification_failed",
                            "intercom_user_jwt is invalid, expired, or lacks a user_id claim", "intercom_user_jwt")
