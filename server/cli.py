@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +30,9 @@ async def ensure_workspace(store: SQLStore) -> tuple[Workspace, bool]:
 
 
 def describe(ws: Workspace, server_url: str) -> str:
-    return (f"Workspace {ws.name!r}\n  app_id:        {ws.app_id}\n  access token:  {ws.access_token}\n"
+    """A new workspace, as printed once: its access token is not stored and cannot be shown again."""
+    return (f"Workspace {ws.name!r}\n  app_id:        {ws.app_id}\n"
+            f"  access token:  {ws.access_token}   (shown once: keep it; `trailmark token create` makes another)\n"
             f"  identity secret (user_hash): {ws.identity_secret}\n\n"
             f"Paste this before </body> on your site:\n\n{paste_in_snippet(server_url, ws.app_id)}\n")
 
@@ -49,6 +52,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("--workers > 1 needs PostgreSQL (SQLite has one writer per file); running one process.",
               file=sys.stderr)
         args.workers = 1
+    if args.workers > 1 and not os.environ.get("TRAILMARK_SECRET_KEY"):
+        print("--workers > 1 needs TRAILMARK_SECRET_KEY (every process must sign admin sessions with the same "
+              "key; it is never kept in the database): set it to a long random string", file=sys.stderr)
+        return 2
     os.environ["TRAILMARK_DATABASE_URL"] = url
     if args.public_url:
         os.environ["TRAILMARK_PUBLIC_URL"] = args.public_url
@@ -64,7 +71,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import create_demo_app
     from .settings import Settings
 
-    ws, _ = asyncio.run(with_store(args.database, ensure_workspace))
+    async def prepare(store: SQLStore) -> Workspace:
+        ws, created = await ensure_workspace(store)
+        if created:
+            return ws
+        # Tokens are stored hashed: a later run makes a fresh one for the curl line below.
+        return replace(ws, access_token=await store.create_access_token(ws, "trailmark demo"))
+
+    ws = asyncio.run(with_store(args.database, prepare))
     server_url = f"http://{args.host}:{args.port}"
     demo_url = f"http://{args.host}:{args.demo_port}"
     print(f"Trailmark server: {server_url}   (database {args.database}, app_id {ws.app_id})")
@@ -166,6 +180,35 @@ def cmd_workspace(args: argparse.Namespace) -> int:
         else:
             print("\n\n".join(describe_settings(w) for w in workspaces) or "no workspace yet")
     return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """``trailmark token create|list|revoke``: REST access tokens (stored hashed: shown once, when made)."""
+    async def run(store: SQLStore) -> int:
+        ws = await pick_workspace(store, args.app_id)
+        if args.action == "create":
+            token = await store.create_access_token(ws, args.name)
+            print(json.dumps({"access_token": token, "app_id": ws.app_id, "name": args.name}) if args.json else
+                  f"{token}\n(shown once; stored only as a hash. Revoke with `trailmark token revoke ID`)")
+            return 0
+        if args.action == "revoke":
+            done = await store.revoke_access_token(ws, args.id)
+            print(f"revoked token {args.id}" if done else f"no live token {args.id} in {ws.app_id}",
+                  file=sys.stdout if done else sys.stderr)
+            return 0 if done else 1
+        tokens = await store.access_tokens(ws)
+        if args.json:
+            print(json.dumps([t.as_dict() for t in tokens], indent=2))
+        for t in tokens if not args.json else []:
+            state = f"revoked {_day(t.revoked_at)}" if t.revoked_at else "live"
+            print(f"{t.id:>4}  {t.hint:<10}  {t.name!r:<24}  made {_day(t.created_at)}  {state}")
+        return 0
+
+    return int(asyncio.run(with_store(args.database, run)))
+
+
+def _day(ts: int | None) -> str:
+    return datetime.fromtimestamp(ts or 0, timezone.utc).strftime("%Y-%m-%d")
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -419,6 +462,24 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--database", default=default_db, help=db_help)
     ws.add_argument("--json", action="store_true")
     ws.set_defaults(func=cmd_workspace)
+
+    token = sub.add_parser(
+        "token", help="REST access tokens: create (shown once), list, revoke",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  trailmark token create --name 'CRM sync'\n  trailmark token create --app-id k3x9q2ab --json\n"
+               "  trailmark token list\n  trailmark token revoke 3")
+    token_common = argparse.ArgumentParser(add_help=False)
+    token_common.add_argument("--app-id", help="the workspace (default: the only one)")
+    token_common.add_argument("--database", default=default_db, help=db_help)
+    token_sub = token.add_subparsers(dest="action", required=True)
+    token_create = token_sub.add_parser("create", help="make a token and print it once", parents=[token_common])
+    token_create.add_argument("--name", default="token", help="what it is for (shown by `token list`)")
+    token_create.add_argument("--json", action="store_true", help='print {"access_token": …}')
+    token_list = token_sub.add_parser("list", help="the tokens (never the tokens themselves)", parents=[token_common])
+    token_list.add_argument("--json", action="store_true")
+    token_revoke = token_sub.add_parser("revoke", help="stop a token working at once", parents=[token_common])
+    token_revoke.add_argument("id", type=int, help="the id `token list` shows")
+    token.set_defaults(func=cmd_token)
 
     migrate = sub.add_parser("migrate", help="apply pending schema migrations")
     migrate.add_argument("--database", default=default_db, help=db_help)

@@ -7,6 +7,7 @@ The ``store_url`` fixture is parametrized over the backends; every test that use
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -70,7 +71,9 @@ def make_harness(store_url: str) -> Callable[..., contextlib.AbstractAsyncContex
             ws = await store.create_workspace("Test", allowed_origins=workspace_settings.pop("allowed_origins", ()))
             if workspace_settings:
                 await store.update_workspace(ws.id, **workspace_settings)
-                ws = await store.workspace_by_app_id(ws.app_id, cached=False)  # type: ignore[assignment]
+                fresh = await store.workspace_by_app_id(ws.app_id, cached=False)
+                assert fresh is not None
+                ws = dataclasses.replace(fresh, access_token=ws.access_token)  # the token is only known when made
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
                 yield Harness(app, store, ws, client)

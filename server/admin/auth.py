@@ -4,8 +4,8 @@
   with a 16-byte random salt per password, stored as ``scrypt$N$r$p$salt$hash`` so the cost can rise
   later without breaking old hashes; compared in constant time. An unknown email costs the same hash.
 - The session: a cookie signed with itsdangerous (HMAC) under the server's secret key — the setting
-  ``TRAILMARK_SECRET_KEY``, or else one made once and kept in the database (``admin_settings``), so
-  restarts and every process keep the sessions. HttpOnly, SameSite=Lax, Path=/admin, Secure on https,
+  ``TRAILMARK_SECRET_KEY``, or else a key file beside a SQLite database (server/secret_key.py): never in the
+  database, so a copy of it cannot forge a session. HttpOnly, SameSite=Lax, Path=/admin, Secure on https,
   14 days. It holds the teammate id, a fingerprint of the password hash (changing the password signs
   every session out), the chosen workspace and the CSRF token.
 - CSRF: every form carries the session's token; every POST is refused (403) without the same token.
@@ -27,6 +27,8 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
+
+from ..secret_key import admin_session_key
 
 COOKIE = "trailmark_admin"
 SESSION_DAYS = 14
@@ -147,11 +149,12 @@ def csrf_ok(session: Session | None, token: Any) -> bool:
 
 
 async def session_codec(request: Request) -> SessionCodec:
-    """The app's codec, keyed by ``settings.secret_key`` or the key kept in the database."""
+    """The app's codec, keyed by ``settings.secret_key`` or the key file beside a SQLite database
+    (server/secret_key.py): never a key stored in the database itself."""
     state = request.app.state
     codec: SessionCodec | None = getattr(state, "admin_session_codec", None)
     if codec is None:
-        key = getattr(state.settings, "secret_key", None) or await state.store.admin_secret_key()
+        key = admin_session_key(state.settings.secret_key, state.settings.database_url)
         codec = SessionCodec(key)
         state.admin_session_codec = codec
     return codec

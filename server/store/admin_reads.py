@@ -15,7 +15,6 @@ newest first, over the partial indexes of migration 4 (live contacts only).
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -409,24 +408,6 @@ class AdminReads:
         async with self.db.read() as conn:
             row = await conn.fetch_one("SELECT * FROM teammates WHERE id = ?", (teammate_id,))
         return Teammate.from_row(row) if row else None
-
-    async def admin_secret_key(self) -> str:
-        """The key that signs admin sessions when ``TRAILMARK_SECRET_KEY`` is not set: made once, kept in the
-        database, so restarts and every process sharing the database keep the same sessions."""
-        async with self.db.read() as conn:
-            row = await conn.fetch_one("SELECT value FROM admin_settings WHERE key = 'secret_key'")
-        if row:
-            return str(row["value"])
-
-        async def job(conn: Conn) -> str:
-            await conn.execute("INSERT INTO admin_settings (key, value) VALUES ('secret_key', ?) "
-                               "ON CONFLICT (key) DO NOTHING", (secrets.token_urlsafe(48),))
-            found = await conn.fetch_one("SELECT value FROM admin_settings WHERE key = 'secret_key'")
-            assert found is not None
-            return str(found["value"])
-
-        value: str = await self.db.write(job)
-        return value
 
 
 async def _visible_count(conn: Conn, merge: Merge, source: Contact | None) -> int:

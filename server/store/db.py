@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 import aiosqlite
 
-from .schema import MIGRATIONS
+from .schema import MIGRATIONS, PYTHON_STEPS
 
 log = logging.getLogger("trailmark.store")
 
@@ -161,6 +162,7 @@ class SQLiteDatabase:
         return db
 
     def _open_writer(self) -> SQLiteWriterConn:
+        create_private_file(self.path)  # before SQLite makes it: its -wal and -shm files take the same mode
         db = sqlite3.connect(self.path, isolation_level=None)  # created on, and used only by, the writer thread
         db.row_factory = sqlite3.Row
         for pragma in ("busy_timeout = 5000", "foreign_keys = ON", "journal_mode = WAL", "synchronous = FULL"):
@@ -192,6 +194,8 @@ class SQLiteDatabase:
                 if version > current:
                     for statement in _split_sql(sqlite_sql):
                         await conn.execute(statement)
+                    if version in PYTHON_STEPS:
+                        await PYTHON_STEPS[version](conn)
                     await conn.execute("INSERT INTO schema_migrations VALUES (?, strftime('%s','now'))",
                                        (version,))
                     log.info("applied schema migration %s", version)
@@ -318,6 +322,17 @@ def _in_savepoint(conn: SQLiteWriterConn, job: Job | None) -> tuple[bool, Any]:
 
 def _split_sql(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def create_private_file(path: str) -> None:
+    """Create ``path`` readable by its owner only (0600), unless it exists or is in-memory. The database holds
+    every visitor's events and the workspaces' signing keys."""
+    if path in ("", ":memory:") or path.startswith("file:") or os.path.exists(path):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def sqlite_path(url: str) -> str:

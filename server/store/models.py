@@ -15,7 +15,7 @@ class Workspace:
     id: int
     app_id: str
     name: str
-    access_token: str
+    access_token: str | None  # only on a workspace just made (create_workspace): stored as a hash
     signing_key: str
     identity_secret: str
     previous_identity_secret: str | None
@@ -29,7 +29,7 @@ class Workspace:
     @classmethod
     def from_row(cls, row: Any) -> "Workspace":
         return cls(
-            id=row["id"], app_id=row["app_id"], name=row["name"], access_token=row["access_token"],
+            id=row["id"], app_id=row["app_id"], name=row["name"], access_token=None,
             signing_key=row["signing_key"], identity_secret=row["identity_secret"],
             previous_identity_secret=row["previous_identity_secret"],
             previous_secret_expires_at=row["previous_secret_expires_at"],
@@ -61,6 +61,27 @@ class Workspace:
     def public_dict(self) -> dict[str, Any]:
         """The settings and the access token: printed once, when the workspace is made."""
         return {**self.settings_dict(), "access_token": self.access_token}
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A REST access token as stored: never the token itself."""
+
+    id: int
+    name: str
+    hint: str
+    created_at: int
+    last_used_at: int | None
+    revoked_at: int | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "AccessToken":
+        return cls(id=row["id"], name=row["name"], hint=row["hint"], created_at=row["created_at"],
+                   last_used_at=row["last_used_at"], revoked_at=row["revoked_at"])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "hint": self.hint, "created_at": self.created_at,
+                "revoked_at": self.revoked_at}
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import asyncpg
 
 from ..errors import ApiError
 from .db import Conn, GroupJob, Job, Row
-from .schema import MIGRATIONS
+from .schema import MIGRATIONS, PYTHON_STEPS
 
 log = logging.getLogger("trailmark.store")
 
@@ -212,6 +212,8 @@ class PostgresDatabase:
                     if await conn.fetchval("SELECT 1 FROM schema_migrations WHERE version = $1", version):
                         continue  # another process applied it while we waited for the lock
                     await conn.execute(postgres_sql)  # no arguments: the simple protocol runs the whole script
+                    if version in PYTHON_STEPS:
+                        await PYTHON_STEPS[version](PostgresConn(conn))
                     await conn.execute("INSERT INTO schema_migrations VALUES ($1, extract(epoch FROM now())::bigint)",
                                        version)
                     log.info("applied schema migration %s", version)

@@ -20,13 +20,16 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import ApiError
+from ..tokens import PREFIX as TOKEN_PREFIX
+from ..tokens import hash_token, new_access_token, token_hint
 from .db import Conn, Database
+from .schema import token_placeholder
 from .models import (
-    USER, VISITOR, AppendRequest, Contact, EventName, EventResult, Merge, StoredEvent, Workspace,
+    USER, VISITOR, AccessToken, AppendRequest, Contact, EventName, EventResult, Merge, StoredEvent, Workspace,
 )
 from .admin_reads import AdminReads
 from .contacts_store import ContactsStore
@@ -122,20 +125,51 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
     # ---------------------------------------------------------------- workspaces
     async def create_workspace(self, name: str, allowed_origins: Sequence[str] = (),
                                app_id: str | None = None) -> Workspace:
+        """A new workspace and its first REST access token: the returned workspace carries that token in
+        plain text, the only time it is known (only its hash is stored)."""
         app_id = app_id or secrets.token_hex(4)
         created = now_s()
+        token = new_access_token()
 
         async def job(conn: Conn) -> None:
             await conn.execute(
                 "INSERT INTO workspaces (app_id, name, access_token, signing_key, identity_secret, "
                 "allowed_origins, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (app_id, name, "tm_" + secrets.token_urlsafe(32), secrets.token_urlsafe(32),
+                (app_id, name, token_placeholder(app_id), secrets.token_urlsafe(32),
                  secrets.token_urlsafe(32), json.dumps(list(allowed_origins)), created))
+            row = await conn.fetch_one("SELECT id FROM workspaces WHERE app_id = ?", (app_id,))
+            assert row is not None
+            await _insert_token(conn, row["id"], "first token", token, created)
 
         await self.db.write(job)
         ws = await self.workspace_by_app_id(app_id, cached=False)
         assert ws is not None
-        return ws
+        return replace(ws, access_token=token)
+
+    # ---------------------------------------------------------------- REST access tokens
+    async def create_access_token(self, workspace: Workspace, name: str) -> str:
+        """A new token for ``workspace``: returned once, stored as a hash."""
+        token = new_access_token()
+
+        async def job(conn: Conn) -> None:
+            await _insert_token(conn, workspace.id, name, token, now_s())
+
+        await self.db.write(job)
+        return token
+
+    async def access_tokens(self, workspace: Workspace) -> list[AccessToken]:
+        async with self.db.read() as conn:
+            rows = await conn.fetch_all("SELECT * FROM access_tokens WHERE workspace_id = ? ORDER BY id",
+                                        (workspace.id,))
+        return [AccessToken.from_row(r) for r in rows]
+
+    async def revoke_access_token(self, workspace: Workspace, token_id: int) -> bool:
+        async def job(conn: Conn) -> int:
+            return await conn.execute("UPDATE access_tokens SET revoked_at = ? WHERE id = ? AND workspace_id = ? "
+                                      "AND revoked_at IS NULL", (now_s(), token_id, workspace.id))
+
+        changed: int = await self.db.write(job)
+        return changed > 0
 
     async def list_workspaces(self) -> list[Workspace]:
         async with self.db.read() as conn:
@@ -157,8 +191,13 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
         return ws
 
     async def workspace_by_token(self, token: str) -> Workspace | None:
+        """The workspace a live (not revoked) REST access token belongs to."""
+        if not token.startswith(TOKEN_PREFIX):
+            return None
         async with self.db.read() as conn:
-            row = await conn.fetch_one("SELECT * FROM workspaces WHERE access_token = ?", (token,))
+            row = await conn.fetch_one(
+                "SELECT w.* FROM workspaces w JOIN access_tokens t ON t.workspace_id = w.id "
+                "WHERE t.token_hash = ? AND t.revoked_at IS NULL", (hash_token(token),))
         return Workspace.from_row(row) if row else None
 
     async def update_workspace(self, workspace_id: int, **fields: Any) -> None:
@@ -577,6 +616,11 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
 
 
 # -------------------------------------------------------------------- helpers run inside write jobs
+async def _insert_token(conn: Conn, workspace_id: int, name: str, token: str, created: int) -> None:
+    await conn.execute("INSERT INTO access_tokens (workspace_id, name, token_hash, hint, created_at) "
+                       "VALUES (?, ?, ?, ?, ?)", (workspace_id, name, hash_token(token), token_hint(token), created))
+
+
 async def _live_row(conn: Conn, workspace_id: int, contact_id: str | None) -> Any:
     """The contact row now holding ``contact_id`` (following one merge pointer; merges keep chains flat)."""
     row = await conn.fetch_one("SELECT * FROM contacts WHERE workspace_id = ? AND id = ?", (workspace_id, contact_id))
