@@ -272,15 +272,36 @@ async def test_workspace_settings_identity_secret_and_origins_still_apply(upgrad
 async def test_segment_write_key_and_stripe_secret_still_work(upgraded: Upgraded) -> None:
     u, ws = upgraded, upgraded.acme
     seg = ws["segment"]
-    basic = {"Authorization": "Basic " + base64.b64encode(f"{seg['write_key']}:".encode()).decode()}
     at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+
+    async def segment(key: str, message_id: str, **who: str) -> httpx.Response:
+        basic = {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+        return await u.client.post("/v1/track", headers=basic, json={
+            **who, "event": "Plan Upgraded", "messageId": message_id, "timestamp": at})
+
+    # The write key still names the workspace: anonymous messages are stored, the fixture's messageIds are
+    # still known (a retry counts once). This workspace enforces identity verification, so the write key
+    # may not name users (a rule newer than v0.1.0): 403, not 401 as for an unknown key.
     statuses = []
-    for message_id in ("after-upgrade-segment", seg["message_id"]):
-        r = await u.client.post("/v1/track", headers=basic, json={
-            "userId": seg["user_id"], "event": "Plan Upgraded", "messageId": message_id, "timestamp": at})
+    for message_id in ("after-upgrade-anonymous", seg["anonymous_message_id"]):
+        r = await segment(seg["write_key"], message_id, anonymousId=seg["anonymous_id"])
         assert r.status_code == 200, r.text
         statuses.append(r.json()["status"])
-    assert statuses == ["accepted", "duplicate"]  # the fixture's messageId is still known
+    assert statuses == ["accepted", "duplicate"]
+    visitor = label(ws, "segment-visitor")
+    assert [e["event_name"] for e in await u.timeline(ws, visitor)] == \
+        ["plan upgraded"] + [e["event_name"] for e in ws["timelines"][visitor]]
+    r = await segment(seg["write_key"], "after-upgrade-user", userId=seg["user_id"])
+    assert r.status_code == 403 and r.json()["errors"][0]["code"] == "identity_verification_required", r.text
+    r = await segment("not-a-write-key", "after-upgrade-unknown", anonymousId=seg["anonymous_id"])
+    assert r.status_code == 401, r.text
+    # Users' messages with the stored REST access token as the key.
+    statuses = []
+    for message_id in ("after-upgrade-user", seg["message_id"]):
+        r = await segment(ws["access_token"], message_id, userId=seg["user_id"])
+        assert r.status_code == 200, r.text
+        statuses.append(r.json()["status"])
+    assert statuses == ["accepted", "duplicate"]
     user = label(ws, "user-1")
     assert [e["event_name"] for e in await u.timeline(ws, user)][0] == "plan upgraded"
 
