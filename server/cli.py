@@ -33,7 +33,12 @@ def describe(ws: Workspace, server_url: str) -> str:
     """A new workspace, as printed once: its access token is not stored and cannot be shown again."""
     return (f"Workspace {ws.name!r}\n  app_id:        {ws.app_id}\n"
             f"  access token:  {ws.access_token}   (shown once: keep it; `trailmark token create` makes another)\n"
-            f"  identity secret (user_hash): {ws.identity_secret}\n\n"
+            f"  identity secret (user_hash): {ws.identity_secret}\n"
+            + ("  identity verification: enforced. Boot signed-in users with user_hash = hex HMAC-SHA256 of their\n"
+               "    user_id keyed by the identity secret, computed on your server (or opt out: `trailmark workspace\n"
+               "    set --no-enforce-identity-verification`).\n" if ws.enforce_identity_verification else
+               "  identity verification: NOT enforced: any browser can boot as any user_id.\n")
+            + "\n"
             f"Paste this before </body> on your site:\n\n{paste_in_snippet(server_url, ws.app_id)}\n")
 
 
@@ -90,7 +95,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     async def run() -> None:
         api = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=args.database)), host=args.host,
                                            port=args.port, log_level=args.log_level, access_log=False))
-        demo = uvicorn.Server(uvicorn.Config(create_demo_app(server_url, ws.app_id), host=args.host,
+        demo = uvicorn.Server(uvicorn.Config(create_demo_app(server_url, ws.app_id, ws.identity_secret), host=args.host,
                                              port=args.demo_port, log_level=args.log_level, access_log=False))
         await asyncio.gather(api.serve(), demo.serve())
 
@@ -150,12 +155,14 @@ def normalise_origin(origin: str) -> str:
 
 def cmd_workspace(args: argparse.Namespace) -> int:
     async def create(store: SQLStore) -> Workspace:
-        ws = await store.create_workspace(args.name or "Workspace", allowed_origins=args.allowed_origin or [])
-        if args.enforce_identity_verification is not None or args.strict_metadata is not None:
-            await store.update_workspace(ws.id, **{k: v for k, v in (
-                ("enforce_identity_verification", args.enforce_identity_verification),
-                ("strict_metadata", args.strict_metadata)) if v is not None})
-            ws = await store.workspace_by_app_id(ws.app_id, cached=False) or ws
+        enforce = args.enforce_identity_verification is not False  # secure by default
+        ws = await store.create_workspace(args.name or "Workspace", allowed_origins=args.allowed_origin or [],
+                                          enforce_identity_verification=enforce)
+        if args.strict_metadata is not None:
+            await store.update_workspace(ws.id, strict_metadata=args.strict_metadata)
+            fresh = await store.workspace_by_app_id(ws.app_id, cached=False)
+            assert fresh is not None
+            ws = replace(fresh, access_token=ws.access_token)
         return ws
 
     async def listing(store: SQLStore) -> list[Workspace]:

@@ -91,7 +91,8 @@ def verify_identity(ws: Workspace, user: dict[str, Any]) -> tuple[str | None, st
     """``(user_id, email, proof)`` for the identity the boot settings claim, after verification.
 
     Proof is ``jwt``, ``user_hash`` or ``none``. When the workspace enforces verification an unverified
-    identity is refused (401) and nothing is attached to it.
+    ``user_id`` is refused (401) and nothing is attached to it. An unverified email alone is still taken, as
+    first contact: it makes the current anonymous visitor a lead and never names anyone else (``ping``).
     """
     now = int(time.time())
     secrets = ws.identity_secrets(now)
@@ -117,10 +118,11 @@ def verify_identity(ws: Workspace, user: dict[str, Any]) -> tuple[str | None, st
         if identity.verify_user_hash(secrets, user_id if user_id is not None else email or "", user.get("user_hash")):
             return user_id, email, "user_hash"
         raise ApiError(401, "identity_verification_failed", "user_hash does not match", "user_hash")
-    if ws.enforce_identity_verification:
+    if ws.enforce_identity_verification and user_id is not None:
         raise ApiError(401, "identity_verification_failed",
-                       "This workspace requires identity verification: send user_hash or intercom_user_jwt",
-                       "user_hash")
+                       "This workspace enforces identity verification, so a user_id or email without proof is "
+                       "refused: compute user_hash (HMAC-SHA256 of the user_id with the workspace's identity "
+                       "secret) on your server and boot with it, or send intercom_user_jwt", "user_hash")
     return user_id, email, "none"
 
 

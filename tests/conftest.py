@@ -68,7 +68,11 @@ def make_harness(store_url: str) -> Callable[..., contextlib.AbstractAsyncContex
         store = open_store(store_url)
         app = create_app(Settings(database_url=store_url), store=store)
         async with app.router.lifespan_context(app):
-            ws = await store.create_workspace("Test", allowed_origins=workspace_settings.pop("allowed_origins", ()))
+            # Most tests boot users without a proof: they opt out of the secure default, as an operator can;
+            # the tests of identity verification pass enforce_identity_verification=True.
+            ws = await store.create_workspace(
+                "Test", allowed_origins=workspace_settings.pop("allowed_origins", ()),
+                enforce_identity_verification=workspace_settings.pop("enforce_identity_verification", False))
             if workspace_settings:
                 await store.update_workspace(ws.id, **workspace_settings)
                 fresh = await store.workspace_by_app_id(ws.app_id, cached=False)

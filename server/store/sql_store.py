@@ -124,9 +124,10 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
 
     # ---------------------------------------------------------------- workspaces
     async def create_workspace(self, name: str, allowed_origins: Sequence[str] = (),
-                               app_id: str | None = None) -> Workspace:
+                               app_id: str | None = None, *, enforce_identity_verification: bool = True) -> Workspace:
         """A new workspace and its first REST access token: the returned workspace carries that token in
-        plain text, the only time it is known (only its hash is stored)."""
+        plain text, the only time it is known (only its hash is stored). Secure by default: a browser must
+        prove a user's identity (user_hash or JWT) unless the operator opts out."""
         app_id = app_id or secrets.token_hex(4)
         created = now_s()
         token = new_access_token()
@@ -134,9 +135,10 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
         async def job(conn: Conn) -> None:
             await conn.execute(
                 "INSERT INTO workspaces (app_id, name, access_token, signing_key, identity_secret, "
-                "allowed_origins, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "allowed_origins, enforce_identity_verification, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (app_id, name, token_placeholder(app_id), secrets.token_urlsafe(32),
-                 secrets.token_urlsafe(32), json.dumps(list(allowed_origins)), created))
+                 secrets.token_urlsafe(32), json.dumps(list(allowed_origins)), int(enforce_identity_verification),
+                 created))
             row = await conn.fetch_one("SELECT id FROM workspaces WHERE app_id = ?", (app_id,))
             assert row is not None
             await _insert_token(conn, row["id"], "first token", token, created)

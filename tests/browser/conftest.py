@@ -95,6 +95,7 @@ class Trailmark:
     database: Path
     proc: subprocess.Popen[bytes]
     log: Path
+    identity_secret: str
 
     def stop(self) -> None:
         _stop(self.proc)
@@ -163,7 +164,7 @@ def start_trailmark(directory: Path) -> Trailmark:
     port = free_port()
     url, proc, log = _spawn([sys.executable, "-m", "trailmark", "serve", "--host", "127.0.0.1", "--port", str(port),
                              "--database", str(db), "--log-level", "warning"], port, directory / "server.log", "/health")
-    return Trailmark(url, ws["app_id"], ws["access_token"], db, proc, log)
+    return Trailmark(url, ws["app_id"], ws["access_token"], db, proc, log, ws["identity_secret"])
 
 
 def _spawn(args: list[str], port: int, log: Path, ready_path: str) -> tuple[str, subprocess.Popen[bytes], Path]:
@@ -180,7 +181,7 @@ def _spawn(args: list[str], port: int, log: Path, ready_path: str) -> tuple[str,
 
 
 DEMO_CODE = ("import sys, uvicorn\nfrom trailmark.demo import create_demo_app\n"
-             "uvicorn.run(create_demo_app(sys.argv[1], sys.argv[2]), host='127.0.0.1', port=int(sys.argv[3]), "
+             "uvicorn.run(create_demo_app(sys.argv[1], sys.argv[2], sys.argv[4]), host='127.0.0.1', port=int(sys.argv[3]), "
              "log_level='warning')\n")
 
 
@@ -188,7 +189,8 @@ def start_stack(directory: Path) -> Stack:
     server = start_trailmark(directory)
     port = free_port()
     try:
-        demo_url, proc, _ = _spawn([sys.executable, "-c", DEMO_CODE, server.url, server.app_id, str(port)], port,
+        demo_url, proc, _ = _spawn([sys.executable, "-c", DEMO_CODE, server.url, server.app_id, str(port),
+                                    server.identity_secret], port,
                                    directory / "demo.log", "/")
     except BaseException:
         server.stop()
