@@ -2,11 +2,12 @@
 the size of the readable sources it is built from.
 
 Run ``python bench/snippet_size.py``. Exits 1 when anything is over its budget, so CI can call it.
-Budgets (issue "snippet"; Plausible reports its tracker size on every change, see shared/STYLE.md):
+Budgets (issue "snippet"; Plausible reports its tracker size on every change, as this file does):
 - loader: 800 B raw, the ``<script>`` block as ``trailmark serve`` prints it for the site owner to paste;
 - shim: 3072 B gzip -9, ``/widget/{app_id}`` (``snippet/dist/shim.min.js``), loaded on every page;
-- panel: 2048 B gzip -9, ``/widget/{app_id}/panel.js`` (``snippet/dist/panel.min.js``): the launcher and the
-  contact panel, loaded only when needed (at boot unless ``hide_default_launcher``, else on ``show``).
+- panel: 2560 B gzip -9, ``/widget/{app_id}/panel.js`` (``snippet/dist/panel.min.js``): the launcher with its
+  unread badge and the contact panel with the conversation thread, loaded only when needed (at boot unless
+  ``hide_default_launcher``, else on ``show``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SNIPPET_DIR = ROOT / "snippet"
 
 # name -> (budget in bytes, what the budget counts)
-BUDGETS = {"loader": (800, "raw"), "shim": (3072, "gzip"), "panel": (2048, "gzip")}
+BUDGETS = {"loader": (800, "raw"), "shim": (3072, "gzip"), "panel": (2560, "gzip")}
 
 # Realistic values for the placeholders the server fills in when it prints the snippet.
 EXAMPLE_BASE = "http://127.0.0.1:8000"

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import messenger, openapi, rest_contacts, rest_events, snippet
+from . import messenger, messenger_conversations, openapi, rest_contacts, rest_events, snippet
 from .admin import admin_routes
 from .errors import ApiError, error_body, error_response
 from .ratelimit import RateLimitMiddleware
@@ -55,7 +55,8 @@ def routes() -> list[BaseRoute]:
         Route("/widget/{app_id}/panel.js", snippet.widget_panel),
         Route("/messenger/web/ping", messenger.ping, methods=["POST"]),
         Route("/messenger/web/events", messenger.events, methods=["POST"]),
-        Route("/messenger/web/conversations", messenger.conversations, methods=["POST"]),
+        Route("/messenger/web/conversations", messenger_conversations.conversations, methods=["POST"]),
+        Route("/messenger/web/thread", messenger_conversations.thread, methods=["POST"]),
         Route("/messenger/web/{path:path}", messenger.preflight, methods=["OPTIONS"]),
         Route("/events", rest_events.create_event, methods=["POST"]),
         Route("/events", rest_events.list_events, methods=["GET"]),

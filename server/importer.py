@@ -584,7 +584,21 @@ async def find_person(store: SQLStore, ws: Workspace, ident: str) -> Contact | N
 
 async def export_contact(store: SQLStore, ws: Workspace, ident: str) -> dict[str, Any] | None:
     contact = await find_person(store, ws, ident)
-    return await store.contact_export(ws, contact.id) if contact else None
+    if contact is None:
+        return None
+    data: dict[str, Any] | None = await store.contact_export(ws, contact.id)
+    if data is not None:
+        # Everything the person wrote and was answered, with the closes and assignments (GDPR access).
+        found = await store.conversations.for_contact(ws, data["contact"]["id"])
+        data["conversations"] = []
+        for conv in found:
+            full = await store.conversations.conversation(ws, conv.id)
+            parts = full[1] if full else []
+            data["conversations"].append({
+                "id": str(conv.id), "state": conv.state, "created_at": conv.created_at, "contact_id": conv.contact_id,
+                "parts": [{"kind": p.kind, "author_type": p.author_type, "body": p.body, "created_at": p.created_at}
+                          for p in parts]})
+    return data
 
 
 async def delete_contact(store: SQLStore, ws: Workspace, ident: str) -> dict[str, Any] | None:

@@ -175,7 +175,7 @@ async def current_identity(store: SQLStore, ws: Workspace, data: dict[str, Any])
 
 
 def identity_answer(ws: Workspace, visitor_id: str, contact: Contact, warnings: list[str],
-                    cors: dict[str, str]) -> JSONResponse:
+                    cors: dict[str, str], extra: dict[str, Any] | None = None) -> JSONResponse:
     """The freshly signed tokens the shim keeps in its first-party cookies (docs/protocol.md)."""
     return JSONResponse({
         "type": "ping",
@@ -184,6 +184,7 @@ def identity_answer(ws: Workspace, visitor_id: str, contact: Contact, warnings: 
         "visitor_id": visitor_id,
         "contact": {"id": contact.id, "role": contact.role},
         "warnings": warnings,
+        **(extra or {}),
     }, headers=cors)
 
 
@@ -212,7 +213,9 @@ async def ping(request: Request) -> Response:
     attrs, attr_warnings = split_settings(user, verified=proof != "none" and current.role == "user")
     warnings += attr_warnings
     await store.touch_contact(ws, current.id, attrs, name=_text(user.get("name")))
-    return identity_answer(ws, visitor_id, current, warnings, cors)
+    # Team replies the contact has not read: the launcher's badge. A visitor has written nothing yet.
+    unread = 0 if current.role == "visitor" else await store.conversations.unread_for_contact(ws, current.id)
+    return identity_answer(ws, visitor_id, current, warnings, cors, extra={"unread": unread})
 
 
 async def events(request: Request) -> Response:
@@ -241,34 +244,3 @@ async def events(request: Request) -> Response:
             item["dropped_metadata"] = event.dropped
         body.append(item)
     return JSONResponse({"type": "event.batch", "results": body}, headers=cors)
-
-
-MAX_MESSAGE_LENGTH = 5000
-
-
-def _email(value: Any) -> str:
-    if not isinstance(value, str) or not EMAIL.match(value.strip()) or len(value) > 254:
-        raise bad_request("Please enter a valid email address", "email")
-    return value.strip()
-
-
-async def conversations(request: Request) -> Response:
-    """First contact from the shim's contact panel: the visitor leaves an email and a message and becomes a
-    lead (idempotent: a second submission from another tab finds the same lead)."""
-    store = store_of(request)
-    data = await parse_body(request)
-    ws, cors = await workspace_for(request, data)
-    try:
-        email = _email(data.get("email"))
-        message = data.get("message")
-        if not isinstance(message, str) or not message.strip():
-            raise bad_request("Please write a message", "message")
-        if len(message) > MAX_MESSAGE_LENGTH:
-            raise bad_request(f"The message is longer than {MAX_MESSAGE_LENGTH} characters", "message")
-    except ApiError as exc:
-        exc.headers.update(cors)
-        raise
-    visitor_id, current = await current_identity(store, ws, data)
-    contact = await store.convert_to_lead(ws, current.id, email=email, message=message.strip(),
-                                          reason="contact form in the Messenger", proof="none")
-    return identity_answer(ws, visitor_id, contact, [], cors)

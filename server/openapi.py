@@ -157,7 +157,9 @@ SCHEMAS: dict[str, Schema] = {
                         "user": {"type": "object"}, "page": STRING, "referrer": STRING}, ("app_id",)),
     "PingResponse": obj({"type": {"const": "ping"}, "device": STRING, "session": STRING, "visitor_id": STRING,
                          "contact": obj({"id": STRING, "role": {"enum": ["visitor", "lead", "user"]}}, ("id", "role")),
-                         "warnings": {"type": "array", "items": STRING}},
+                         "warnings": {"type": "array", "items": STRING}, "unread": INTEGER,
+                         "conversation": obj({"id": STRING, "new": {"type": "boolean"},
+                                              "duplicate": {"type": "boolean"}})},
                         ("type", "device", "session", "visitor_id", "contact", "warnings")),
     "BrowserEventsRequest": obj({
         "app_id": STRING, "session": STRING,
@@ -170,7 +172,15 @@ SCHEMAS: dict[str, Schema] = {
         "dropped_metadata": {"type": "array", "items": obj({"key": STRING, "reason": STRING})}},
         ("id", "status"))}}, ("type", "results")),
     "ConversationRequest": obj({"app_id": STRING, "device": nullable("string"), "session": nullable("string"),
-                                "email": STRING, "message": STRING}, ("app_id", "email", "message")),
+                                "email": STRING, "message": STRING, "client_id": STRING}, ("app_id", "message")),
+    "ThreadRequest": obj({"app_id": STRING, "session": nullable("string")}, ("app_id",)),
+    "ThreadResponse": obj({"type": {"const": "thread"}, "email_known": {"type": "boolean"}, "unread": INTEGER,
+                           "conversations": {"type": "array", "items": obj({
+                               "id": STRING, "state": {"enum": ["open", "closed"]},
+                               "parts": {"type": "array", "items": obj({
+                                   "id": STRING, "from": {"enum": ["you", "team"]}, "name": nullable("string"),
+                                   "body": STRING, "created_at": INTEGER})}})}},
+                          ("type", "conversations")),
     # Segment's HTTP tracking API (server/sources/segment.py).
     "SegmentMessage": obj({
         "type": STRING, "userId": nullable("string"), "anonymousId": nullable("string"), "event": STRING,
@@ -376,9 +386,14 @@ operation("/messenger/web/events", "post", public(
     responses={"200": _ok("Per-event results", ref("BrowserEventsResponse")), **_MESSENGER_ERRORS,
                **_errors(422)}, description=_CORS))
 operation("/messenger/web/conversations", "post", public(
-    "First contact: email and message from the contact panel (the visitor becomes a lead)", "Messenger",
+    "A message from the contact panel (an anonymous visitor leaves an email and becomes a lead)", "Messenger",
     body=ref("ConversationRequest"),
-    responses={"200": _ok("Tokens naming the lead", ref("PingResponse")), **_MESSENGER_ERRORS},
+    responses={"200": _ok("Tokens naming the lead, and the conversation", ref("PingResponse")),
+               **_MESSENGER_ERRORS}, description=_CORS))
+operation("/messenger/web/thread", "post", public(
+    "The contact's recent conversations with the team's replies (marks them read)", "Messenger",
+    body=ref("ThreadRequest"),
+    responses={"200": _ok("Conversations, newest first", ref("ThreadResponse")), **_MESSENGER_ERRORS},
     description=_CORS))
 operation("/messenger/web/{path}", "options", public(
     "CORS preflight", "Messenger", params=(_param("path", "path", STRING),),

@@ -12,6 +12,11 @@ class Settings:
     public_url: str | None = None  # the URL sites reach this server at; default: the request's own
     secret_key: str | None = None  # signs admin sessions; shared by every process (see docs/deploy.md)
     purge_interval_seconds: int = 3600
+    # Teammates hear about new conversations and contact replies (server/notify.py); both off until set.
+    smtp_url: str | None = None  # smtp://user:pass@host:587 (STARTTLS), smtps://…:465, smtp+plain://host:25
+    notify_from: str = "trailmark@localhost"
+    webhook_url: str | None = None  # POSTed JSON for each notification
+    webhook_secret: str | None = None  # signs the webhook body: X-Trailmark-Signature: sha256=<hex HMAC>
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
@@ -19,6 +24,10 @@ class Settings:
             "database_url": os.environ.get("TRAILMARK_DATABASE_URL", "trailmark.db"),
             "public_url": os.environ.get("TRAILMARK_PUBLIC_URL") or None,
             "secret_key": os.environ.get("TRAILMARK_SECRET_KEY") or None,
+            "smtp_url": os.environ.get("TRAILMARK_SMTP_URL") or None,
+            "notify_from": os.environ.get("TRAILMARK_NOTIFY_FROM") or "trailmark@localhost",
+            "webhook_url": os.environ.get("TRAILMARK_WEBHOOK_URL") or None,
+            "webhook_secret": os.environ.get("TRAILMARK_WEBHOOK_SECRET") or None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -23,19 +23,24 @@
     'input,textarea{display:block;width:100%;margin-top:4px;padding:8px;border:1px solid #8792a8;' +
     'border-radius:6px}textarea{height:96px;resize:vertical}small{display:block;color:#b3261e}' +
     '#s{margin-top:12px;padding:9px 18px;border:0;border-radius:6px;background:#1f6feb;color:#fff;cursor:pointer}' +
-    '#x{position:absolute;top:8px;right:12px;border:0;background:none;font-size:22px;cursor:pointer}</style>' +
+    '#x{position:absolute;top:8px;right:12px;border:0;background:none;font-size:22px;cursor:pointer}' +
+    '#b{position:absolute;top:-4px;right:-4px;min-width:20px;padding:2px 6px;border-radius:10px;background:#b3261e;' +
+    'color:#fff;font-size:12px;font-weight:700}#m{list-style:none;margin:12px 0 0;padding:0;max-height:40vh;' +
+    'overflow:auto}#m li{margin:6px 0;padding:8px 10px;border-radius:10px;background:#eef1f6;white-space:pre-wrap;' +
+    'overflow-wrap:anywhere}' +
+    '#m .team{background:#e3ecff;margin-left:24px}#m b{display:block;font-size:12px;color:#4a5263}</style>' +
     '<div id=w><button id=l aria-label="Contact us" aria-controls=p aria-expanded=false>' +
-    '<svg width=28 viewBox="0 0 8 8" fill=#fff><path d="M1 1h6v4H3L1 7z"/></svg></button>' +
+    '<svg width=28 viewBox="0 0 8 8" fill=#fff><path d="M1 1h6v4H3L1 7z"/></svg><span id=b hidden></span></button>' +
     '<div id=p role=dialog aria-label="Contact us" hidden><button id=x aria-label=Close>\u00d7</button>' +
-    '<form id=f><h2>Contact us</h2>' +
-    '<label>Your email<input name=email type=email required autocomplete=email aria-describedby=e0></label>' +
+    '<h2>Contact us</h2><ol id=m aria-label=Conversation hidden></ol><form id=f>' +
+    '<label id=el>Your email<input name=email type=email required autocomplete=email aria-describedby=e0></label>' +
     '<small id=e0></small><label>Message<textarea name=message required aria-describedby=e1></textarea>' +
     '</label><small id=e1></small><button id=s>Send</button><small role=alert></small></form>' +
-    '<p id=t tabindex=-1 hidden>Thanks! We got your message and will reply by email.</p></div></div>';
+    '<p id=t tabindex=-1 hidden>Thanks! We got your message. Our reply will show here.</p></div></div>';
 
   // booted(), settings(): the shim's state now; fire(kind): its callbacks; guard(fn): fn, made unable to
   // throw; send(email, message, done(status, json)): first contact, through the shim's sender.
-  const install = ({ booted, settings, fire, guard, send }) => {
+  const install = ({ booted, settings, unread, fire, guard, send, thread }) => {
     const d = document;
     // host: the element in the page; $: by id in its shadow root; back: what had the focus on open.
     let host, $, launcher, form, thanks, back;
@@ -80,15 +85,38 @@
         button.disabled = false;
         if (st == 200) {
           // The shim now holds the lead's tokens: later events land on the lead.
+          // A first message: thanks, then the thread; later ones: the thread shows them, the form stays.
+          const first = (j.conversation || {}).new;
           form.message.value = '';
-          form.hidden = true;
-          thanks.hidden = false;
-          thanks.focus();
+          form.hidden = first;
+          thanks.hidden = !first;
+          (first ? thanks : form.message).focus();
           fire('email');
+          thread(show);
         } else {
           showError(st && st < 500 && (j.errors || [])[0] || { message: 'Not sent. Please try again.' });
         }
       });
+    };
+
+    // The latest conversation, oldest message first; text only (textContent), never markup. A contact
+    // known by email writes without giving it again.
+    const show = (st, j) => {
+      const c = st == 200 && (j.conversations || [])[0];
+      const list = $('m');
+      list.textContent = '';
+      (c ? c.parts : []).forEach((x) => {
+        const li = d.createElement('li');
+        const who = d.createElement('b');
+        li.className = x.from;
+        who.textContent = x.from == 'team' ? x.name || 'Team' : 'You';
+        li.append(who, x.body);
+        list.appendChild(li);
+      });
+      list.hidden = !c;
+      if (c) list.scrollTop = 1e6;
+      $('el').hidden = !!j.email_known;
+      form.email.required = !j.email_known;
     };
 
     // open: true shows, false hides, 'flip' flips, undefined only follows boot, update and shutdown.
@@ -105,6 +133,10 @@
       if (open == 'flip') open = !wasOpen;
       if (!on) open = false;
       launcher.hidden = !!s.hide_default_launcher;
+      const n = unread();
+      $('b').textContent = n;
+      $('b').hidden = !n;
+      launcher.setAttribute('aria-label', n ? 'Contact us: ' + n + ' unread' : 'Contact us');
       $('w').className = s.alignment == 'left' ? 'left' : '';
       if (typeof text == 'string') {
         form.message.value = text;
@@ -116,6 +148,7 @@
         if (!wasOpen) back = d.activeElement;
         panel.hidden = false;
         launcher.setAttribute('aria-expanded', true);
+        if (!wasOpen) thread(show);
         (form.hidden ? thanks : form.email.value ? form.message : form.email).focus();
         if (!wasOpen) fire('show');
       } else if (open === false && wasOpen) {

@@ -65,6 +65,8 @@
   // convo is the contact panel's pending first contact: [email, message, callback(status, json)].
   let booted, bootJSON, busy, needPing, anonymous, timer, convo;
   let fails = 0;
+  // Team replies not read yet (ping answers carry it; reading the thread clears it): the launcher's badge.
+  let unread = 0;
   let authFails = 0;
   let settings = {};
   let epoch = 0;
@@ -72,7 +74,7 @@
   let readyFns = [];
   const hooks = {};
   const on = (kind) => (fn) => (hooks[kind] = hooks[kind] || []).push(fn);
-  const fire = (kind) => (hooks[kind] || []).forEach((fn) => call(fn));
+  const fire = (kind, ...a) => (hooks[kind] || []).forEach((fn) => call(fn, ...a));
   // DOM handlers run outside the Intercom function: an exception there would reach the page's onerror.
   const guard = (fn) => (...a) => call(fn, ...a);
 
@@ -138,6 +140,7 @@
       fails = 0;
       keep(j);
       (j.warnings || []).forEach((x) => warn(x));
+      setUnread(j.unread);
     } else if (transient(st)) {
       needPing = true;
       return retry(ra);
@@ -227,6 +230,14 @@
       wanted = [false];
     }
   };
+  const setUnread = (n) => {
+    n |= 0;
+    if (n != unread) {
+      unread = n;
+      fire('unread', n);
+      ui();
+    }
+  };
   const activate = () => {
     fire('activator');
     ui('flip');
@@ -295,12 +306,19 @@
     // settings, fire (onShow, onHide, onUserEmailSupplied, onActivatorClick), guard (for its DOM handlers)
     // and send (first contact goes through the pump: after any pending ping, never two requests at once).
     _panel(install) {
-      ui = install({ booted: () => booted, settings: () => settings, fire, guard, send(email, message, done) {
-        convo = [email, message, done];
-        // Now, even while backing off: someone is waiting for the answer.
-        clearTimeout(timer);
-        timer = setTimeout(pump, 0);
-      } });
+      ui = install({ booted: () => booted, settings: () => settings, unread: () => unread, fire, guard,
+        send(email, message, done) {
+          convo = [email, message, done];
+          // Now, even while backing off: someone is waiting for the answer.
+          clearTimeout(timer);
+          timer = setTimeout(pump, 0);
+        },
+        // The contact's conversations with the team's replies (read-only: no need to queue behind the pump).
+        async thread(done) {
+          const [st, j] = await post('thread', json({ app_id: appId, session: cookie('session') }));
+          if (st == 200) setUnread(0);
+          call(done, st, j);
+        } });
       ui(...wanted || []);
     },
     onShow: on('show'),
@@ -309,7 +327,7 @@
     onActivatorClick: on('activator'),
     onUnreadCountChange(fn) {
       on('unread')(fn);
-      call(fn, 0);
+      call(fn, unread);
     },
   };
   function Intercom(command, ...args) {

@@ -48,7 +48,8 @@ async def test_contact_panel_turns_visitor_into_lead_with_recent_history(harness
 
     contact = await h.store.get_contact(h.workspace, cid)
     assert contact.role == "lead" and contact.email == "ada@example.com"
-    assert contact.message == "Do you do invoices?"
+    [conversation] = await h.store.conversations.for_contact(h.workspace, cid)
+    assert conversation.preview == "Do you do invoices?" and conversation.state == "open"
     # The lead shows the visitor's last 90 days, not the 100-day-old event.
     assert await history(h, intercom_user_id=cid) == ["viewed-pricing", "recent-visit"]
     summary = await h.client.get("/events", params={"type": "user", "intercom_user_id": cid, "summary": "true"},

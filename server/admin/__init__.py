@@ -1,7 +1,16 @@
 """The signed-in admin pages (``/admin``): contacts with Intercom's event filters, a contact's merged
-timeline, event settings. Routes: ``routes.py``; sign-in: ``auth.py``; how values look: ``render.py``;
-the daily chart: ``charts.py``; queries: ``server/store/admin_reads.py``; pages: ``server/templates/``."""
+timeline, event settings, the inbox. Routes: ``routes.py`` and ``inbox.py``; sign-in: ``auth.py``; how values
+look: ``render.py``; the daily chart: ``charts.py``; queries: ``server/store/admin_reads.py`` and
+``server/store/conversations.py``; pages: ``server/templates/``."""
 
-from .routes import admin_routes
+from starlette.routing import BaseRoute
+
+from . import routes
+from .inbox import inbox_routes
+
+
+def admin_routes() -> list[BaseRoute]:
+    return routes.admin_routes(*inbox_routes())
+
 
 __all__ = ["admin_routes"]

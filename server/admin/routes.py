@@ -245,9 +245,10 @@ async def contact(admin: Admin) -> Response:
     if person.role == VISITOR and person.merged_into is None:
         oldest = await admin.store.admin_oldest_event_at(ws, person.id)
         expires_at = (oldest or person.last_seen_at or person.created_at) + ws.retention_days * DAY
+    conversations = await admin.store.conversations.for_contact(ws, person.id) if person.role != VISITOR else []
     return admin.render("contact.html", section="contacts", contact=person, timeline=timeline, older=older,
                         newer=before is not None, summary=summary, history=history, survivor=survivor,
-                        expires_at=expires_at, retention_days=ws.retention_days)
+                        expires_at=expires_at, retention_days=ws.retention_days, conversations=conversations)
 
 
 @signed_in
@@ -355,12 +356,14 @@ async def static(request: Request) -> Response:
                     headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
 
-def admin_routes() -> list[BaseRoute]:
+def admin_routes(*more: BaseRoute) -> list[BaseRoute]:
     """The admin's routes, for ``trailmark.app.routes()``: one ``Mount`` at ``/admin`` (HTML pages and
-    form posts, outside the JSON API and its error shape and OpenAPI document)."""
+    form posts, outside the JSON API and its error shape and OpenAPI document). ``more``: the routes of
+    the other admin modules (the inbox), placed before the catch-all."""
     return [
         Route("/admin", home),
         Mount("/admin", routes=[
+            *more,
             Route("/", home),
             Route("/static/{name}", static),
             Route("/login", login_form, methods=["GET"]),

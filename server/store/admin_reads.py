@@ -383,6 +383,11 @@ class AdminReads:
         return _with_became(views, contact)
 
     # ------------------------------------------------------------------ teammates and the session key
+    async def teammates(self) -> list[Teammate]:
+        async with self.db.read() as conn:
+            rows = await conn.fetch_all("SELECT * FROM teammates ORDER BY email")
+        return [Teammate.from_row(r) for r in rows]
+
     async def create_teammate(self, email: str, password_hash: str) -> Teammate:
         """A new teammate, or a new password for an existing one (emails are unique, case-insensitive)."""
         email = email.strip().lower()

@@ -33,6 +33,7 @@ from .models import (
 )
 from .admin_reads import AdminReads
 from .contacts_store import ContactsStore
+from .conversations import ConversationStore
 from .history_stats import history_args, history_stats_sql, without_jit
 from .sources_store import SourcesStore
 
@@ -114,6 +115,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.conversations = ConversationStore(db)
         self._workspace_cache: dict[str, tuple[float, Workspace | None]] = {}
 
     async def open(self) -> None:

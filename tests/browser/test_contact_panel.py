@@ -194,8 +194,12 @@ def test_a_visitor_leaves_an_email_and_a_message_and_becomes_a_lead(stack: Stack
     assert {(e["intercom_user_id"], e["email"]) for e in events} == {(events[0]["intercom_user_id"], email)}
     assert page.evaluate("() => Intercom('getVisitorId')") == vid
     with sqlite3.connect(f"file:{stack.server.database}?mode=ro", uri=True) as db:
-        row = db.execute("SELECT role, message FROM contacts WHERE email = ?", (email,)).fetchone()
+        row = db.execute("SELECT c.role, p.body FROM contacts c JOIN conversations cv ON cv.contact_id = c.id "
+                         "JOIN conversation_parts p ON p.conversation_id = cv.id WHERE c.email = ?",
+                         (email,)).fetchone()
     assert row == ("lead", "Hi! Does the Business plan include invoices for my accountant?")
+    # The panel now shows the conversation: the message, as text.
+    expect(page.locator("trailmark-messenger #m li.you")).to_contain_text("Does the Business plan include invoices")
 
     # showNewMessage brings the form back after a sent message.
     page.evaluate("() => Intercom('showNewMessage', 'One more thing')")
