@@ -70,37 +70,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    import uvicorn
+    from .demo import run_demo
 
-    from .app import create_app
-    from .demo import create_demo_app
-    from .settings import Settings
-
-    async def prepare(store: SQLStore) -> Workspace:
-        ws, created = await ensure_workspace(store)
-        if created:
-            return ws
-        # Tokens are stored hashed: a later run makes a fresh one for the curl line below.
-        return replace(ws, access_token=await store.create_access_token(ws, "trailmark demo"))
-
-    ws = asyncio.run(with_store(args.database, prepare))
-    server_url = f"http://{args.host}:{args.port}"
-    demo_url = f"http://{args.host}:{args.demo_port}"
-    print(f"Trailmark server: {server_url}   (database {args.database}, app_id {ws.app_id})")
-    print(f"Demo site:        {demo_url}   ← open this and click around")
-    print(f"See the events:   curl -H 'Authorization: Bearer {ws.access_token}' "
-          f"'{server_url}/events?type=user&user_id=<visitor id>'")
-    print("  (the visitor id is what Intercom('getVisitorId') returns in the demo page's console)\n")
-
-    async def run() -> None:
-        api = uvicorn.Server(uvicorn.Config(create_app(Settings(database_url=args.database)), host=args.host,
-                                           port=args.port, log_level=args.log_level, access_log=False))
-        demo = uvicorn.Server(uvicorn.Config(create_demo_app(server_url, ws.app_id, ws.identity_secret), host=args.host,
-                                             port=args.demo_port, log_level=args.log_level, access_log=False))
-        await asyncio.gather(api.serve(), demo.serve())
-
-    asyncio.run(run())
-    return 0
+    return run_demo(args.host, args.port, args.demo_port, args.database, args.log_level, args.sample_data)
 
 
 def describe_settings(ws: Workspace) -> str:
@@ -436,11 +408,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)
 
-    demo = sub.add_parser("demo", help="serve the demo site wired to a local server")
+    demo = sub.add_parser(
+        "demo", help="the demo site wired to a local server, with a one-time admin sign-in link",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  trailmark demo\n  trailmark demo --sample-data   # a few weeks of visitors, leads and users\n"
+               "  trailmark demo --port 9000 --demo-port 9001")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--demo-port", type=int, default=8001)
-    demo.add_argument("--database", default=default_db, help=db_help)
+    demo.add_argument("--database", default="trailmark-demo.db",
+                      help="the demo's own SQLite file (default trailmark-demo.db, not serve's database)")
+    demo.add_argument("--sample-data", action="store_true",
+                      help="fill the database with a few weeks of realistic visitors, leads and users")
     demo.add_argument("--log-level", default="warning")
     demo.set_defaults(func=cmd_demo)
 

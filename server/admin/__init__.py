@@ -7,10 +7,11 @@ from starlette.routing import BaseRoute
 
 from . import routes
 from .inbox import inbox_routes
+from .login_link import login_link_routes
 
 
 def admin_routes() -> list[BaseRoute]:
-    return routes.admin_routes(*inbox_routes())
+    return routes.admin_routes(*inbox_routes(), *login_link_routes())
 
 
 __all__ = ["admin_routes"]
