@@ -51,7 +51,7 @@ def _visit(rng: random.Random, start: int, now: int) -> list[tuple[str, int, dic
     if rng.random() < 0.2:
         t += rng.randint(60, DAY)
         out.append(("subscribed-newsletter", t, {"source": rng.choice(["home", "footer"])}))
-    return [(n, min(at, now - 60), md) for n, at, md in out]
+    return [e for e in out if e[1] < now - 60] or out[:1]  # nothing in the future
 
 
 async def fill(store: SQLStore, ws: Workspace, contacts: int = 2500, days: int = 28,
@@ -107,8 +107,8 @@ async def fill(store: SQLStore, ws: Workspace, contacts: int = 2500, days: int =
         # First contact and sign-up happened during the visit, not now.
         await conn.executemany(
             "UPDATE contacts SET contacted_at = ?, signed_up_at = CASE WHEN role = 'user' THEN ? END, "
-            "updated_at = ? WHERE id = ?",
-            [(p["last"], p["last"], p["last"], p["id"]) for p in people if p["role"] != "visitor"])
+            "updated_at = ?, last_seen_at = ? WHERE id = ?",
+            [(p["last"], p["last"], p["last"], p["last"], p["id"]) for p in people if p["role"] != "visitor"])
 
     await store.db.write(backdate)
     counts = {role: sum(1 for p in people if p["role"] == role) for role in ("visitor", "lead", "user")}
