@@ -12,12 +12,15 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
+from tqdm import tqdm
+
 from . import __version__
 from .store import SQLStore, with_store
 from .store.models import Workspace
 from .snippet import paste_in_snippet
 
 DEFAULT_DB = "trailmark.db"
+ASSUMED_SERVER_URL = "http://127.0.0.1:8000"  # serve's default address
 DAY = 86400
 
 
@@ -142,7 +145,13 @@ def cmd_workspace(args: argparse.Namespace) -> int:
 
     if args.action == "create":
         ws = asyncio.run(with_store(args.database, create))
-        print(json.dumps(ws.public_dict(), indent=2) if args.json else describe(ws, args.server_url))
+        if args.json:
+            print(json.dumps(ws.public_dict(), indent=2))
+        else:
+            print(describe(ws, args.server_url or ASSUMED_SERVER_URL))
+            if not args.server_url:
+                print(f"(The snippet assumes the server is at {ASSUMED_SERVER_URL}: pass --server-url with the "
+                      "address your site reaches Trailmark at, e.g. https://trailmark.example.com.)")
     elif args.action == "set":
         ws, new_secret = asyncio.run(with_store(args.database, lambda store: set_workspace(store, args)))
         if args.json:
@@ -232,8 +241,10 @@ async def pick_workspace(store: SQLStore, app_id: str | None) -> Workspace:
         raise SystemExit(f"no workspace has app_id {app_id!r} (see `trailmark workspace list`)")
     if len(workspaces) == 1:
         return workspaces[0]
-    raise SystemExit("no workspace yet: run `trailmark workspace create`" if not workspaces else
-                     "several workspaces: pass --app-id (see `trailmark workspace list`)")
+    if not workspaces:
+        raise SystemExit("no workspace yet: run `trailmark workspace create`")
+    choices = "\n".join(f"  --app-id {w.app_id}   {w.name}" for w in workspaces)
+    raise SystemExit(f"several workspaces: pass one of\n{choices}")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -378,18 +389,17 @@ def cmd_admin(args: argparse.Namespace) -> int:
 
 
 class ProgressBar:
-    """A one-line text progress bar on stderr."""
+    """Progress on stderr with a rate and an ETA (tqdm); silent when stderr is not a terminal (cron, CI, pipes)."""
 
-    def __init__(self, label: str, total: int, width: int = 30) -> None:
-        self.label, self.total, self.width = label, max(total, 1), width
+    def __init__(self, label: str, total: int) -> None:
+        self._bar = tqdm(total=max(total, 1), desc=label, unit=" rows", unit_scale=True, dynamic_ncols=True,
+                         disable=not sys.stderr.isatty(), file=sys.stderr)
 
     def update(self, count: int) -> None:
-        filled = min(self.width, self.width * count // self.total)
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {count}/{self.total}")
-        sys.stderr.flush()
+        self._bar.update(max(0, count - self._bar.n))  # callers report a running total
 
     def done(self) -> None:
-        sys.stderr.write("\n")
+        self._bar.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -444,7 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--rotate-identity-secret", action="store_true",
                     help="set: make a new identity secret; the old one keeps verifying for --grace-days")
     ws.add_argument("--grace-days", type=int, default=7, help="with --rotate-identity-secret (default 7)")
-    ws.add_argument("--server-url", default="http://127.0.0.1:8000", help="for the printed snippet")
+    ws.add_argument("--server-url", help=f"create: the server's public address, for the printed snippet "
+                                         f"(default: assumes {ASSUMED_SERVER_URL})")
     ws.add_argument("--database", default=default_db, help=db_help)
     ws.add_argument("--json", action="store_true")
     ws.set_defaults(func=cmd_workspace)
@@ -539,7 +550,37 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read the password from the first line of standard input (default: prompt)")
     create.add_argument("--database", default=default_db, help=db_help)
     admin.set_defaults(func=cmd_admin)
+    add_examples(sub)
     return parser
+
+
+# Every command's --help ends with examples (the ones built above with their own epilog keep it).
+EXAMPLES = {
+    "serve": "trailmark serve\n  trailmark serve --port 9000 --database /var/lib/trailmark/trailmark.db\n"
+             "  TRAILMARK_SECRET_KEY=… trailmark serve --database postgresql://trailmark@db/trailmark --workers 4",
+    "migrate": "trailmark migrate --database trailmark.db",
+    "purge": "trailmark purge --dry-run\n  trailmark purge --app-id k3x9q2ab",
+    "import": "trailmark import events.jsonl\n  trailmark import orders.csv --app-id k3x9q2ab --json",
+    "export": "trailmark export --contact ada@example.com -o ada.json",
+    "delete-contact": "trailmark delete-contact ada@example.com\n  trailmark delete-contact 42 --yes",
+    "segment": "trailmark segment write-key\n  trailmark segment write-key --rotate",
+    "stripe": "trailmark stripe add-secret whsec_…\n  trailmark stripe unmatched\n  trailmark stripe retry",
+    "admin": "trailmark admin create --email you@example.com\n"
+             "  echo \"$PASSWORD\" | trailmark admin create --email you@example.com --password-stdin",
+}
+
+
+def add_examples(sub: Any) -> None:
+    for name, command in sub.choices.items():
+        if not command.epilog and name in EXAMPLES:
+            command.epilog = "examples:\n  " + EXAMPLES[name]
+            command.formatter_class = argparse.RawDescriptionHelpFormatter
+        inner = getattr(command, "_subparsers", None)
+        for action in inner._group_actions if inner else []:
+            for sub_name, sub_command in getattr(action, "choices", {}).items():
+                if not sub_command.epilog:
+                    sub_command.epilog = command.epilog
+                    sub_command.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def main(argv: list[str] | None = None) -> int:
