@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from .currencies import is_currency
+
 MAX_METADATA_KEYS = 20  # seed doc: "up to twenty pieces of metadata"
 MAX_STRING_LENGTH = 255  # seed doc: "A plain string up to 255 characters long"
 MAX_URL_LENGTH = 2048  # our choice: links are not plain strings; browsers cope with 2 KB URLs everywhere
@@ -213,6 +215,8 @@ def _classify_object(value: dict[str, Any]) -> tuple[str, Any]:
             raise ValueError("monetary amount must be a non-negative integer number of cents")
         if not isinstance(currency, str) or not CURRENCY.match(currency):
             raise ValueError("monetary currency must be a three-letter ISO 4217 code")
+        if not is_currency(currency):
+            raise ValueError(f"monetary currency '{currency}' is not an ISO 4217 currency code")
         return MONEY, {"amount": amount, "currency": currency.lower()}
     raise ValueError("nested objects are not supported, except {url, value} rich links "
                      "and {amount, currency} monetary amounts")

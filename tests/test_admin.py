@@ -354,7 +354,7 @@ async def test_store_pagination_with_ties(harness: Any) -> None:
 RICH = {
     "price": {"amount": 34999, "currency": "eur"},
     "yen": {"amount": 500, "currency": "jpy"},
-    "odd": {"amount": 1234, "currency": "xyz"},
+    "odd": {"amount": 1234, "currency": "chf"},  # an ISO 4217 code without a symbol here
     "invoice": "in_1AbCdEfGhIjK",
     "customer": "cus_ABCDEFGH12",
     "charge": "ch_ABCDEFGH12",
@@ -375,7 +375,7 @@ async def test_profile_renders_metadata_by_type(admin: Any) -> None:
                                   reason="contact form", proof="none")
     await track(h, visitor.id, "upload-complete", metadata=RICH)
     page = (await h.client.get(f"/admin/contacts/{visitor.id}")).text
-    assert "€349.99" in page and "¥500" in page and "12.34 XYZ" in page
+    assert "€349.99" in page and "¥500" in page and "12.34 CHF" in page
     assert 'href="https://dashboard.stripe.com/invoices/in_1AbCdEfGhIjK"' in page
     assert 'href="https://dashboard.stripe.com/customers/cus_ABCDEFGH12"' in page
     assert 'href="https://dashboard.stripe.com/payments/ch_ABCDEFGH12"' in page

@@ -128,6 +128,8 @@ DROPPED = [
     ("money_string_amount", "p", {"amount": "100", "currency": "eur"}, "non-negative integer"),
     ("money_too_large", "p", {"amount": 2**53 + 1, "currency": "eur"}, "non-negative integer"),
     ("money_currency_4", "p", {"amount": 100, "currency": "EURO"}, "ISO 4217"),
+    ("money_currency_unknown", "p", {"amount": 100, "currency": "zzz"}, "'zzz' is not an ISO 4217 currency code"),
+    ("money_currency_testing", "p", {"amount": 100, "currency": "XTS"}, "not an ISO 4217 currency code"),
     ("money_currency_digits", "p", {"amount": 100, "currency": "12a"}, "ISO 4217"),
     ("money_currency_number", "p", {"amount": 100, "currency": 978}, "ISO 4217"),
     ("money_currency_empty", "p", {"amount": 100, "currency": ""}, "ISO 4217"),
