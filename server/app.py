@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from . import messenger, messenger_conversations, openapi, rest_contacts, rest_events, snippet
 from .admin import admin_routes
 from .errors import ApiError, error_body, error_response
+from .live import LiveHub
 from .ratelimit import RateLimitMiddleware
 from .retention import purge_forever
 from .settings import Settings
@@ -91,6 +92,10 @@ def create_app(settings: Settings | None = None, store: SQLStore | None = None) 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.store = store or open_store(settings.database_url)
         await app.state.store.open()
+        app.state.live = LiveHub()
+        app.state.store.on_commit.append(app.state.live.notify)
+        if app.state.store.db.dialect == "postgres":
+            await app.state.live.listen(app.state.store.db.url)
         purger = None
         if settings.purge_interval_seconds > 0:
             purger = asyncio.create_task(purge_forever(app.state.store, settings.purge_interval_seconds))
@@ -101,6 +106,7 @@ def create_app(settings: Settings | None = None, store: SQLStore | None = None) 
                 purger.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await purger
+            await app.state.live.close()
             await app.state.store.close()
 
     app = Starlette(routes=routes(), lifespan=lifespan,

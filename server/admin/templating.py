@@ -23,8 +23,9 @@ from . import render
 # Defence in depth: even if something slipped through escaping, no inline script or handler would run.
 # Images may come from any http(s) host (metadata images); nothing else leaves the origin.
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' http: https:; "
-                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+                                "img-src 'self' http: https:; form-action 'self'; frame-ancestors 'none'; "
+                                "base-uri 'none'"),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",

@@ -19,11 +19,12 @@ import json
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import ApiError
+from ..live import CHANNEL as LIVE_CHANNEL
 from ..tokens import PREFIX as TOKEN_PREFIX
 from ..tokens import hash_token, new_access_token, token_hint
 from .db import Conn, Database
@@ -34,6 +35,7 @@ from .models import (
 from .admin_reads import AdminReads
 from .contacts_store import ContactsStore
 from .conversations import ConversationStore
+from .live_reads import LiveReads
 from .history_stats import history_args, history_stats_sql, without_jit
 from .sources_store import SourcesStore
 
@@ -116,6 +118,9 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
     def __init__(self, db: Database) -> None:
         self.db = db
         self.conversations = ConversationStore(db)
+        self.live = LiveReads(db)
+        # Called with the workspace ids of every ingest commit (the live view's wake-up, server/live.py).
+        self.on_commit: list[Callable[[set[int]], None]] = []
         self._workspace_cache: dict[str, tuple[float, Workspace | None]] = {}
 
     async def open(self) -> None:
@@ -486,6 +491,8 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
     async def append_events(self, request: AppendRequest) -> list[EventResult]:
         """Store one request's events (all or nothing); returns after the commit."""
         result: list[EventResult] = await self.db.write_grouped(_append_group, request)
+        for hook in self.on_commit:
+            hook({request.workspace_id})
         return result
 
     async def append_many(self, requests: list[AppendRequest]) -> list[Any]:
@@ -501,9 +508,11 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
             return []
         try:
             result: list[Any] = await self.db.write(lambda conn: _append_group(conn, requests))
-            return result
         except Exception:
             return list(await asyncio.gather(*(self.append_events(r) for r in requests), return_exceptions=True))
+        for hook in self.on_commit:
+            hook({r.workspace_id for r in requests})
+        return result
 
     # ---------------------------------------------------------------- events: reading
     async def sources(self, conn: Conn, contact: Contact) -> list[Source]:
@@ -798,6 +807,10 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
             "INSERT INTO event_daily_counts (event_name_id, day, count) VALUES (?, ?, ?) ON CONFLICT "
             "(event_name_id, day) DO UPDATE SET count = event_daily_counts.count + excluded.count",
             [(n, d, c) for (n, d), c in sorted(per_day.items())])
+    if per_name and dialect == "postgres":
+        # One notification per committed batch, delivered at COMMIT to every process's live view.
+        workspaces = sorted({r.workspace_id for r in requests})
+        await conn.execute("SELECT pg_notify(?, ?)", (LIVE_CHANNEL, ",".join(map(str, workspaces))))
     return out
 
 
