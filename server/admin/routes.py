@@ -236,7 +236,8 @@ async def contact(admin: Admin) -> Response:
     if person is None:
         return not_found(admin, "contact")
     before = _event_cursor(admin.request.query_params.get("before"))
-    events = await admin.store.events_for(ws, person, limit=TIMELINE_PAGE + 1, before=before)
+    only = admin.request.query_params.get("event", "").strip()[:255] or None
+    events = await admin.store.events_for(ws, person, limit=TIMELINE_PAGE + 1, before=before, event_name=only)
     older = (events[TIMELINE_PAGE - 1].created_at, events[TIMELINE_PAGE - 1].id) if len(events) > TIMELINE_PAGE else None
     timeline = [(e, show_metadata(e.metadata, e.metadata_types)) for e in events[:TIMELINE_PAGE]]
     summary = await admin.store.event_summary(ws, person)
@@ -249,7 +250,8 @@ async def contact(admin: Admin) -> Response:
     conversations = await admin.store.conversations.for_contact(ws, person.id) if person.role != VISITOR else []
     return admin.render("contact.html", section="contacts", contact=person, timeline=timeline, older=older,
                         newer=before is not None, summary=summary, history=history, survivor=survivor,
-                        expires_at=expires_at, retention_days=ws.retention_days, conversations=conversations)
+                        expires_at=expires_at, retention_days=ws.retention_days, conversations=conversations,
+                        only=only)
 
 
 @signed_in
@@ -306,7 +308,14 @@ async def events(admin: Admin) -> Response:
     assert admin.workspace is not None
     names = await admin.store.event_names(admin.workspace)
     active = sum(1 for n in names if not n.archived)
-    return admin.render("events.html", section="events", names=names, active=active)
+    sort = admin.request.query_params.get("sort", "name")
+    if sort == "count":
+        names = sorted(names, key=lambda n: (-n.event_count, n.name))
+    elif sort == "last_seen":
+        names = sorted(names, key=lambda n: (-(n.last_seen or 0), n.name))
+    else:
+        sort = "name"
+    return admin.render("events.html", section="events", names=names, active=active, sort=sort)
 
 
 @signed_in

@@ -34,6 +34,7 @@ from .models import (
 )
 from .admin_reads import AdminReads
 from .contacts_store import ContactsStore
+from .contact_search import ContactSearch
 from .conversations import ConversationStore
 from .live_reads import LiveReads
 from .history_stats import history_args, history_stats_sql, without_jit
@@ -119,6 +120,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
         self.db = db
         self.conversations = ConversationStore(db)
         self.live = LiveReads(db)
+        self.search = ContactSearch(db)
         # Called with the workspace ids of every ingest commit (the live view's wake-up, server/live.py).
         self.on_commit: list[Callable[[set[int]], None]] = []
         self._workspace_cache: dict[str, tuple[float, Workspace | None]] = {}
@@ -522,7 +524,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
 
     async def events_for(self, workspace: Workspace, contact: Contact, *, limit: int,
                          before: tuple[int, int] | None = None, since: int | None = None,
-                         newer_than: int | None = None) -> list[StoredEvent]:
+                         newer_than: int | None = None, event_name: str | None = None) -> list[StoredEvent]:
         """A contact's merged history, newest first: its own events and those of the contacts merged into
         it, minus visitor-phase events older than 90 days before contact. Keyset-paginated on
         ``(created_at, id)``; ``since`` bounds by age (the REST listing's 90-day window)."""
@@ -545,6 +547,9 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
                 if newer_than is not None:
                     clause += " AND e.created_at > ?"
                     part_args.append(newer_than)
+                if event_name is not None:
+                    clause += " AND n.name = ?"
+                    part_args.append(event_name)
                 clause += " ORDER BY e.created_at DESC, e.id DESC LIMIT ?"
                 part_args.append(limit)
                 parts.append(f"SELECT * FROM ({clause}) AS s{len(parts)}")
