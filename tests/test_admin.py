@@ -627,3 +627,27 @@ def test_daily_chart_geometry() -> None:
     assert all(b.y + b.height == pytest.approx(chart.bottom, abs=0.2) for b in chart.bars)
     assert chart.x_ticks[-1].position == pytest.approx(chart.bars[-1].x + chart.bars[-1].width / 2, abs=1)
 
+
+
+async def test_a_filter_that_cannot_be_applied_lists_nobody_and_filtered_tabs_show_no_counts(admin: Any) -> None:
+    h = admin
+    people = await seed_people(h, int(time.time()))
+    broken = (await h.client.get("/admin/contacts", params={"e0": "upload-complete", "op0": "count_gt",
+                                                            "n0": "three"})).text
+    assert "Fix the filter marked above" in broken
+    assert all(f"/admin/contacts/{cid}" not in broken for cid in people.values())
+    filtered = (await h.client.get("/admin/contacts", params={"e0": "upload-complete", "op0": "done"})).text
+    tabs = filtered.split('aria-label="Role"')[1].split("</nav>")[0]
+    assert 'class="count"' not in tabs  # unfiltered numbers beside a filtered list would mislead
+    plain = (await h.client.get("/admin/contacts")).text
+    assert 'class="count"' in plain.split('aria-label="Role"')[1].split("</nav>")[0]
+
+
+async def test_a_visitors_expiry_date_is_printed_once(admin: Any) -> None:
+    h = admin
+    visitor = await h.store.create_visitor(h.workspace)
+    await track(h, visitor.id, "viewed-pricing", int(time.time()) - DAY)
+    page = (await h.client.get(f"/admin/contacts/{visitor.id}")).text
+    notice = page.split("The oldest expire on")[1].split("</p>")[0]
+    date = re.search(r">([^<]+)</time>", notice)
+    assert date and notice.count(date.group(1)) == 1, notice

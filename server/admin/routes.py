@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from ..assets import package_file
 from ..errors import ApiError
 from ..store import SQLStore
-from ..store.admin_reads import EVENT_FILTER_OPS, OPS_WITH_VALUE, Teammate
+from ..store.admin_reads import EVENT_FILTER_OPS, OPS_WITH_VALUE, ContactPage, Teammate
 from ..store.models import VISITOR, Workspace
 from . import filters as contact_filters
 from .auth import (
@@ -211,16 +211,21 @@ async def home(request: Request) -> Response:
 async def contacts(admin: Admin) -> Response:
     assert admin.workspace is not None
     query = contact_filters.parse(admin.request.query_params)
-    listing = await admin.store.admin_contacts(admin.workspace, role=query.role, filters=query.filters,
-                                               after=query.after, limit=CONTACTS_PAGE)
-    counts = await admin.store.admin_role_counts(admin.workspace)
+    broken = any(r.error for r in query.rows)
+    # A filter that cannot be applied lists nobody (not everyone): its row says what to fix.
+    listing = (ContactPage([], None) if broken else
+               await admin.store.admin_contacts(admin.workspace, role=query.role, filters=query.filters,
+                                                after=query.after, limit=CONTACTS_PAGE))
+    # The tabs count every live contact; with filters applied, counting matches would walk them all,
+    # so the tabs show no numbers rather than numbers that do not describe the list below.
+    counts = None if (broken or query.filters) else await admin.store.admin_role_counts(admin.workspace)
     names = await admin.store.event_names(admin.workspace)
     rows = list(query.rows)
     if len(rows) < contact_filters.MAX_FILTER_ROWS:
         rows.append(contact_filters.FilterRow("", "done", ""))
     applied = [(i, r) for i, r in enumerate(query.rows) if r.as_filter() is not None]
     return admin.render("contacts.html", section="contacts", query=query, listing=listing, counts=counts,
-                        names=names, rows=rows, applied=applied)
+                        names=names, rows=rows, applied=applied, broken=broken)
 
 
 async def _contact_or_none(admin: Admin) -> Any:
