@@ -6,10 +6,13 @@ Every test runs on each store backend (the ``store_url`` fixture behind ``harnes
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import html
 import io
 import re
 import stat
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +26,7 @@ from trailmark import cli
 from trailmark.admin import auth
 from trailmark.admin import routes as admin_routes
 from trailmark.admin.charts import daily_chart, nice_max
+from trailmark.admin.throttle import SignInThrottle
 from trailmark.admin.render import (
     format_money,
     human_date,
@@ -158,6 +162,36 @@ async def test_a_new_password_ends_old_sessions(admin: Any) -> None:
     assert (await h.client.get("/admin/contacts")).status_code == 303
 
 
+async def test_signing_out_revokes_copies_of_the_session_cookie(admin: Any) -> None:
+    """Trust finding: a copied session cookie kept working for 14 days after its teammate signed out."""
+    h = admin
+    copied = dict(h.client.cookies)
+    async with client_from(h, "203.0.113.7") as thief:
+        thief.cookies.update(copied)
+        assert (await thief.get("/admin/contacts")).status_code == 200
+        r = await h.client.post("/admin/logout", data={"csrf": await csrf(h)})
+        assert r.status_code == 303
+        r = await thief.get("/admin/contacts")
+        assert r.status_code == 303 and r.headers["location"].startswith("/admin/login")
+    assert (await sign_in(h)).status_code == 303  # signing in again issues a session of the new version
+
+
+async def test_sign_out_everywhere_ends_every_session_and_needs_csrf(admin: Any) -> None:
+    h = admin
+    async with client_from(h, "203.0.113.8") as laptop:
+        assert (await sign_in(replace_client(h, laptop))).status_code == 303
+        page_text = (await h.client.get("/admin/account")).text
+        assert "Sign out everywhere" in page_text and EMAIL in page_text
+        r = await h.client.post("/admin/account/sign-out-everywhere", data={})
+        assert r.status_code == 403
+        assert (await laptop.get("/admin/contacts")).status_code == 200
+        r = await h.client.post("/admin/account/sign-out-everywhere", data={"csrf": csrf_of(page_text)})
+        assert r.status_code == 303 and r.headers["location"] == "/admin/login"
+        assert (await laptop.get("/admin/contacts")).status_code == 303
+        assert (await h.client.get("/admin/contacts")).status_code == 303
+        assert "Signed out everywhere" in (await h.client.get("/admin/login")).text
+
+
 async def test_sessions_survive_a_restart_and_the_key_is_not_in_the_database(admin: Any, store_url: str) -> None:
     """No TRAILMARK_SECRET_KEY: with SQLite, the key made on first use is kept in a 0600 file beside the
     database, so a restart accepts the same cookie; with PostgreSQL it lives in this process only. Either way
@@ -197,14 +231,85 @@ async def test_passwords_are_salted_scrypt_hashes() -> None:
     assert not auth.verify_password("x", "not a hash")
 
 
-async def test_sign_in_is_throttled_after_repeated_failures(harness: Any) -> None:
+def client_from(h: Any, address: str) -> httpx.AsyncClient:
+    """Another browser of the same app, from ``address`` (as ``request.client.host`` shows it)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=h.app, client=(address, 40000)),
+                             base_url="http://testserver")
+
+
+async def test_sign_in_from_an_address_that_keeps_failing_is_blocked(harness: Any) -> None:
     h = harness
     await h.store.create_teammate(EMAIL, password_hash())
-    h.app.state.admin_throttle = auth.SignInThrottle(limit=2)
-    for _ in range(2):
-        assert (await sign_in(h, password="wrong password!")).status_code == 401
-    r = await sign_in(h)
-    assert r.status_code == 429 and "Too many failed sign-ins" in r.text
+    async with client_from(h, "203.0.113.9") as attacker:
+        codes = [(await sign_in(replace_client(h, attacker), password="wrong password!")).status_code
+                 for _ in range(6)]
+        assert codes == [401] * 5 + [429]
+        r = await sign_in(replace_client(h, attacker))
+        assert r.status_code == 429 and "Too many failed sign-ins from your address" in r.text
+        assert int(r.headers["retry-after"]) >= 1
+
+
+async def test_wrong_passwords_for_an_email_never_lock_out_the_right_one(harness: Any) -> None:
+    """Trust finding: 10 wrong passwords for a teammate's email locked out the correct one for 15 minutes,
+    whoever typed them. Failures for an account now only slow down; the address that failed is blocked."""
+    h = harness
+    await h.store.create_teammate(EMAIL, password_hash())
+    async with client_from(h, "203.0.113.9") as attacker:
+        for _ in range(10):
+            assert (await sign_in(replace_client(h, attacker), password="wrong password!")).status_code in (401, 429)
+    r = await sign_in(h)  # the teammate, from their own address
+    assert r.status_code == 303 and r.headers["location"] == "/admin/contacts", r.text
+
+
+def replace_client(h: Any, client: httpx.AsyncClient) -> Any:
+    return dataclasses.replace(h, client=client)
+
+
+def test_throttle_backs_off_exponentially_per_address_and_only_delays_per_account() -> None:
+    now = [1000.0]
+    t = SignInThrottle(address_free=3, account_free=2, window=900, max_block=60, max_delay=8, clock=lambda: now[0])
+    waits = []
+    for _ in range(8):
+        t.failed("a", "x@example.com")
+        waits.append(t.address_wait("a"))
+    assert waits[:2] == [0, 0] and waits[2:] == [2, 4, 8, 16, 32, 60]
+    assert t.address_wait("b") == 0  # another address is not blocked
+    for _ in range(1000):
+        t.failed(f"addr{_}", "x@example.com")
+    assert t.account_delay("x@example.com") == 8  # capped: slow, never refused
+    now[0] += 900
+    assert t.address_wait("a") == 0 and t.account_delay("x@example.com") == 0  # forgotten after the window
+    t.failed("a", "x@example.com")
+    t.succeeded("a", "x@example.com")
+    assert t.account_delay("x@example.com") == 0
+
+
+async def test_password_hashes_run_in_threads_two_at_a_time(harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trust finding: 8 clients signing in at once ran 8 scrypt hashes at once (and /health slowed tenfold)."""
+    h = harness
+    await h.store.create_teammate(EMAIL, password_hash())
+    running, peak, lock = [0], [0], threading.Lock()
+    loop_thread = threading.get_ident()
+
+    def slow_verify(password: str, stored: str) -> bool:
+        assert threading.get_ident() != loop_thread  # never on the event loop
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.15)
+        with lock:
+            running[0] -= 1
+        return False
+
+    monkeypatch.setattr(auth, "verify_password", slow_verify)
+    clients = [client_from(h, f"198.51.100.{i}") for i in range(8)]
+    try:
+        answers = await asyncio.gather(*(sign_in(replace_client(h, c), password="wrong password!") for c in clients))
+    finally:
+        for c in clients:
+            await c.aclose()
+    assert [r.status_code for r in answers] == [401] * 8
+    assert peak[0] == 2, f"{peak[0]} hashes ran at once"
 
 
 # ------------------------------------------------------------------------------------------ CSRF

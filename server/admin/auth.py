@@ -1,13 +1,17 @@
-"""Teammate sign-in: password hashes, the signed session cookie, CSRF tokens, a sign-in throttle.
+"""Teammate sign-in: password hashes, the signed session cookie, CSRF tokens (the throttle: throttle.py).
 
 - Passwords: scrypt (N=2^14, r=8, p=5: one of the OWASP Password Storage Cheat Sheet's configurations)
   with a 16-byte random salt per password, stored as ``scrypt$N$r$p$salt$hash`` so the cost can rise
   later without breaking old hashes; compared in constant time. An unknown email costs the same hash.
+  Hashes run in threads, at most ``MAX_CONCURRENT_HASHES`` at once: a burst of sign-ins must not take every
+  core (and the default thread pool) from the requests the server is for.
 - The session: a cookie signed with itsdangerous (HMAC) under the server's secret key — the setting
   ``TRAILMARK_SECRET_KEY``, or else a key file beside a SQLite database (server/secret_key.py): never in the
   database, so a copy of it cannot forge a session. HttpOnly, SameSite=Lax, Path=/admin, Secure on https,
   14 days. It holds the teammate id, a fingerprint of the password hash (changing the password signs
-  every session out), the chosen workspace and the CSRF token.
+  every session out), the teammate's session version (signing out, or "Sign out everywhere", raises it:
+  every cookie issued before, copies included, is refused from then on), the chosen workspace and the CSRF
+  token.
 - CSRF: every form carries the session's token; every POST is refused (403) without the same token.
   The sign-in form too: its token lives in the same cookie before anyone signs in, and signing in
   issues a fresh one.
@@ -20,7 +24,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-import time
+import weakref
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -35,6 +39,7 @@ SESSION_DAYS = 14
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 5
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
 MIN_PASSWORD_LENGTH = 10
+MAX_CONCURRENT_HASHES = 2
 
 
 # ------------------------------------------------------------------------------------------ passwords
@@ -59,12 +64,26 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 async def verify_password_async(password: str, stored: str | None) -> bool:
-    """:func:`verify_password` off the event loop (a hash takes ~0.3 s). ``stored=None`` (no such
-    teammate) hashes anyway, so a wrong email takes as long as a wrong password."""
-    if stored is None:
-        await asyncio.to_thread(verify_password, password, _dummy_hash())
-        return False
-    return await asyncio.to_thread(verify_password, password, stored)
+    """:func:`verify_password` in a thread, at most ``MAX_CONCURRENT_HASHES`` at once (a hash takes ~0.1 s
+    of a core). ``stored=None`` (no such teammate) hashes anyway, so a wrong email takes as long as a wrong
+    password."""
+    async with _hash_gate():
+        if stored is None:
+            await asyncio.to_thread(lambda: verify_password(password, _dummy_hash()))
+            return False
+        return await asyncio.to_thread(verify_password, password, stored)
+
+
+# One gate per event loop (a semaphore belongs to the loop it first waits on; tests run several loops).
+_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _hash_gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _GATES.get(loop)
+    if gate is None:
+        gate = _GATES[loop] = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
+    return gate
 
 
 def password_problem(password: str) -> str | None:
@@ -104,6 +123,7 @@ class Session:
     csrf: str
     teammate_id: int | None = None
     password: str | None = None  # fingerprint() of the password hash at sign-in
+    version: int = 0  # the teammate's session_version at sign-in
     app_id: str | None = None  # the workspace picked in the nav
     flash: str | None = None  # a one-time notice for the next page
     flash_error: bool = False
@@ -112,10 +132,10 @@ class Session:
     def fresh(cls) -> Session:
         return cls(csrf=secrets.token_urlsafe(32))
 
-    def signed_in(self, teammate_id: int, password_hash: str) -> Session:
+    def signed_in(self, teammate_id: int, password_hash: str, version: int) -> Session:
         """A new session for a teammate who just signed in (a new CSRF token: no fixation)."""
         return Session(csrf=secrets.token_urlsafe(32), teammate_id=teammate_id,
-                       password=fingerprint(password_hash), app_id=self.app_id)
+                       password=fingerprint(password_hash), version=version, app_id=self.app_id)
 
     def with_flash(self, message: str | None, error: bool = False) -> Session:
         return replace(self, flash=message, flash_error=error)
@@ -158,30 +178,3 @@ async def session_codec(request: Request) -> SessionCodec:
         codec = SessionCodec(key)
         state.admin_session_codec = codec
     return codec
-
-
-# ------------------------------------------------------------------------------------------ throttle
-class SignInThrottle:
-    """At most ``limit`` failed sign-ins per email in ``window`` seconds (in-process: each server process
-    counts its own). Slows password guessing down; the slow hash does the rest."""
-
-    def __init__(self, limit: int = 10, window: int = 900) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, list[float]] = {}
-
-    def blocked(self, email: str) -> bool:
-        now = time.monotonic()
-        recent = [t for t in self._failures.get(email, []) if now - t < self.window]
-        if recent:
-            self._failures[email] = recent
-        else:
-            self._failures.pop(email, None)
-        return len(recent) >= self.limit
-
-    def failed(self, email: str) -> None:
-        if len(self._failures) > 10_000:
-            self._failures.clear()
-        self._failures.setdefault(email, []).append(time.monotonic())
-
-    def succeeded(self, email: str) -> None:
-        self._failures.pop(email, None)

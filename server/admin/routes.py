@@ -7,8 +7,10 @@ answers with a redirect (303) to the page to show next, which carries a one-time
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
@@ -29,7 +31,6 @@ from . import filters as contact_filters
 from .auth import (
     Session,
     SessionCodec,
-    SignInThrottle,
     csrf_ok,
     fingerprint,
     session_codec,
@@ -38,6 +39,7 @@ from .auth import (
 from .charts import daily_chart
 from .render import show_metadata
 from .templating import SECURITY_HEADERS, page
+from .throttle import SignInThrottle
 
 DAY = 86400
 CONTACTS_PAGE = 50
@@ -97,7 +99,9 @@ async def load(request: Request) -> Admin:
     admin = Admin(request, store, codec, session or Session.fresh(), None, changed=session is None)
     if admin.session.teammate_id is not None:
         teammate = await store.teammate_by_id(admin.session.teammate_id)
-        if teammate and hmac.compare_digest(admin.session.password or "", fingerprint(teammate.password_hash)):
+        # A new password or a raised session version (sign-out) ends every session issued before.
+        if (teammate and hmac.compare_digest(admin.session.password or "", fingerprint(teammate.password_hash))
+                and admin.session.version == teammate.session_version):
             admin.teammate = teammate
     if admin.teammate is not None:
         admin.workspaces = await store.list_workspaces()
@@ -175,22 +179,49 @@ async def login(request: Request) -> Response:
     password = admin.field("password", 1024)
     target = safe_next(admin.form.get("next"))
     throttle = _throttle(request)
-    if throttle.blocked(email):
-        return admin.render("login.html", status_code=429, next=target, email=email,
-                            error="Too many failed sign-ins for this email. Try again in 15 minutes.")
+    address = request.client.host if request.client else ""
+    wait = throttle.address_wait(address)
+    if wait > 0:
+        response = admin.render("login.html", status_code=429, next=target, email=email,
+                                error=f"Too many failed sign-ins from your address. Try again in {_duration(wait)}.")
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
+    # Failures for this account slow every attempt down (guessing gets slow) but never refuse one.
+    await asyncio.sleep(throttle.account_delay(email))
     teammate = await admin.store.teammate_by_email(email) if email else None
     if not await verify_password_async(password, teammate.password_hash if teammate else None) or teammate is None:
-        throttle.failed(email)
+        throttle.failed(address, email)
         return admin.render("login.html", status_code=401, next=target, email=email,
                             error="Wrong email or password.")
-    throttle.succeeded(email)
-    admin.set_session(admin.session.signed_in(teammate.id, teammate.password_hash))
+    throttle.succeeded(address, email)
+    admin.set_session(admin.session.signed_in(teammate.id, teammate.password_hash, teammate.session_version))
     return admin.redirect(target)
+
+
+def _duration(seconds: float) -> str:
+    return f"{math.ceil(seconds)} seconds" if seconds < 120 else f"{math.ceil(seconds / 60)} minutes"
 
 
 @signed_in
 async def logout(admin: Admin) -> Response:
+    """Signing out ends every session of this teammate (the version is per teammate): a copied cookie
+    stops working too."""
+    assert admin.teammate is not None
+    await admin.store.end_teammate_sessions(admin.teammate.id)
     admin.set_session(Session.fresh())
+    return admin.redirect("/admin/login")
+
+
+@signed_in
+async def account(admin: Admin) -> Response:
+    return admin.render("account.html", section="account")
+
+
+@signed_in
+async def sign_out_everywhere(admin: Admin) -> Response:
+    assert admin.teammate is not None
+    await admin.store.end_teammate_sessions(admin.teammate.id)
+    admin.set_session(Session.fresh().with_flash("Signed out everywhere: every session of yours has ended."))
     return admin.redirect("/admin/login")
 
 
@@ -384,6 +415,8 @@ def admin_routes(*more: BaseRoute) -> list[BaseRoute]:
             Route("/login", login_form, methods=["GET"]),
             Route("/login", login, methods=["POST"]),
             Route("/logout", logout, methods=["POST"]),
+            Route("/account", account, methods=["GET"]),
+            Route("/account/sign-out-everywhere", sign_out_everywhere, methods=["POST"]),
             Route("/workspace", choose_workspace, methods=["POST"]),
             Route("/contacts", contacts, methods=["GET"]),
             Route("/contacts/{contact_id}", contact, methods=["GET"]),

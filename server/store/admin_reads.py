@@ -86,11 +86,12 @@ class Teammate:
     email: str
     password_hash: str
     created_at: int
+    session_version: int = 0
 
     @classmethod
     def from_row(cls, row: Any) -> Teammate:
         return cls(id=row["id"], email=row["email"], password_hash=row["password_hash"],
-                   created_at=row["created_at"])
+                   created_at=row["created_at"], session_version=row["session_version"])
 
 
 @dataclass(frozen=True)
@@ -413,6 +414,14 @@ class AdminReads:
         async with self.db.read() as conn:
             row = await conn.fetch_one("SELECT * FROM teammates WHERE id = ?", (teammate_id,))
         return Teammate.from_row(row) if row else None
+
+    async def end_teammate_sessions(self, teammate_id: int) -> None:
+        """Raise the teammate's session version: every session cookie issued before is refused from now on."""
+        async def job(conn: Conn) -> None:
+            await conn.execute("UPDATE teammates SET session_version = session_version + 1 WHERE id = ?",
+                               (teammate_id,))
+
+        await self.db.write(job)
 
 
 async def _visible_count(conn: Conn, merge: Merge, source: Contact | None) -> int:
