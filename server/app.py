@@ -22,6 +22,7 @@ from .retention import purge_forever
 from .settings import Settings
 from .sources import segment, stripe as stripe_source
 from .store import SQLStore, open_store
+from .visitor_limit import NewVisitorLimit
 
 log = logging.getLogger("trailmark")
 
@@ -114,4 +115,5 @@ def create_app(settings: Settings | None = None, store: SQLStore | None = None) 
                                         Exception: handle_unexpected})
     app.add_middleware(RateLimitMiddleware)  # X-RateLimit-* and 429 on the Bearer REST API (server/ratelimit.py)
     app.state.settings = settings
+    app.state.new_visitor_limit = NewVisitorLimit(settings.new_visitors_per_minute)
     return app

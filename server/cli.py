@@ -67,8 +67,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["TRAILMARK_DATABASE_URL"] = url
     if args.public_url:
         os.environ["TRAILMARK_PUBLIC_URL"] = args.public_url
+    if args.new_visitors_per_minute is not None:
+        os.environ["TRAILMARK_NEW_VISITORS_PER_MINUTE"] = str(args.new_visitors_per_minute)
+    # Client addresses (the per-address limits) come from X-Forwarded-For only for the proxies listed here;
+    # None keeps uvicorn's default ($FORWARDED_ALLOW_IPS, else 127.0.0.1). docs/deploy.md.
     uvicorn.run("trailmark.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, access_log=False)
+                log_level=args.log_level, access_log=False, proxy_headers=True,
+                forwarded_allow_ips=args.forwarded_allow_ips)
     return 0
 
 
@@ -416,6 +421,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL only)")
     serve.add_argument("--public-url", help="the URL sites reach this server at (for the printed snippet)")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--forwarded-allow-ips", metavar="IPS",
+                       help="comma-separated addresses of the reverse proxies whose X-Forwarded-For names the client "
+                            "(default: $FORWARDED_ALLOW_IPS, else 127.0.0.1; '*' trusts everyone: only behind a proxy)")
+    serve.add_argument("--new-visitors-per-minute", type=int, metavar="N",
+                       help="new visitors (token-less pings) one client address may create per minute "
+                            "(default 120, or $TRAILMARK_NEW_VISITORS_PER_MINUTE; 0: no limit)")
     serve.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser(

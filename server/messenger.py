@@ -19,6 +19,7 @@ from .origins import check_origin, cors_headers
 from .snippet import served_shim
 from .store import SQLStore
 from .store.models import AppendRequest, Contact, Workspace
+from .visitor_limit import new_visitor_limit
 
 # Settings keys that configure the Messenger itself; everything else in boot/update is about the person.
 MESSENGER_KEYS = frozenset({
@@ -153,15 +154,19 @@ def _text(value: Any, limit: int | None = MAX_ATTRIBUTE_LENGTH) -> str | None:
     return value.strip()[:limit]
 
 
-async def current_identity(store: SQLStore, ws: Workspace, data: dict[str, Any]) -> tuple[str, Contact]:
-    """``(visitor_id, contact)`` named by the request's tokens; a fresh visitor when they name nobody.
+async def current_identity(request: Request, ws: Workspace, data: dict[str, Any],
+                           cors: dict[str, str]) -> tuple[str, Contact]:
+    """``(visitor_id, contact)`` named by the request's tokens; a fresh visitor when they name nobody
+    (within the client address's budget of new visitors: else 429).
 
     A forged, expired or foreign token reads as absent, so it never attaches anything to anyone.
     """
+    store = store_of(request)
     vid = identity.read_device(ws.signing_key, data.get("device"))
     # The device's visitor, or the lead/user it became or was merged into.
     holder = await store.find_contact(ws, visitor_id=vid) if vid is not None else None
     if holder is None or vid is None:
+        new_visitor_limit(request).admit(request, cors)
         holder = await store.create_visitor(ws)
         vid = holder.visitor_id
         assert vid is not None
@@ -202,7 +207,7 @@ async def ping(request: Request) -> Response:
     except ApiError as exc:
         exc.headers.update(cors)
         raise
-    visitor_id, current = await current_identity(store, ws, data)
+    visitor_id, current = await current_identity(request, ws, data, cors)
     if user_id is not None or (email is not None and proof != "none"):
         current = await store.identify_user(ws, current.id, user_id=user_id, email=email, reason="boot",
                                             proof=proof, name=_text(user.get("name")))

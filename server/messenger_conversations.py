@@ -60,7 +60,7 @@ async def conversations(request: Request) -> Response:
     ws, cors = await workspace_for(request, data)
     try:
         message, client_id = _message(data.get("message")), _client_id(data.get("client_id"))
-        visitor_id, current = await current_identity(store, ws, data)
+        visitor_id, current = await current_identity(request, ws, data, cors)
         email = _email(data.get("email"), required=current.email is None)
     except ApiError as exc:
         exc.headers.update(cors)

@@ -17,6 +17,7 @@ class Settings:
     notify_from: str = "trailmark@localhost"
     webhook_url: str | None = None  # POSTed JSON for each notification
     webhook_secret: str | None = None  # signs the webhook body: X-Trailmark-Signature: sha256=<hex HMAC>
+    new_visitors_per_minute: int = 120  # per client address (server/visitor_limit.py); 0 turns it off
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
@@ -28,6 +29,7 @@ class Settings:
             "notify_from": os.environ.get("TRAILMARK_NOTIFY_FROM") or "trailmark@localhost",
             "webhook_url": os.environ.get("TRAILMARK_WEBHOOK_URL") or None,
             "webhook_secret": os.environ.get("TRAILMARK_WEBHOOK_SECRET") or None,
+            "new_visitors_per_minute": int(os.environ.get("TRAILMARK_NEW_VISITORS_PER_MINUTE", "120")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
