@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from tqdm import tqdm
 
 from . import __version__
+from .metadata import InvalidEventName, normalize_event_name
 from .store import SQLStore, with_store
 from .store.models import Workspace
 from .snippet import paste_in_snippet
@@ -90,6 +91,9 @@ def describe_settings(ws: Workspace) -> str:
              f"  strict metadata:       {'on' if ws.strict_metadata else 'off'}",
              f"  retention:             {ws.retention_days} days",
              f"  allowed origins:       {origins}",
+             f"  new event names from browsers: {ws.browser_new_names_per_contact} per visitor, "
+             f"{ws.browser_new_names_per_address} per address a day; "
+             + (f"only {', '.join(ws.browser_event_names)}" if ws.browser_event_names else "any name"),
              f"  identity secret:       {ws.identity_secret}"]
     if ws.previous_identity_secret and ws.previous_secret_expires_at:
         until = datetime.fromtimestamp(ws.previous_secret_expires_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -111,6 +115,15 @@ async def set_workspace(store: SQLStore, args: argparse.Namespace) -> tuple[Work
         fields["retention_days"] = args.retention_days
     if args.allowed_origin is not None:
         fields["allowed_origins"] = [normalise_origin(o) for o in args.allowed_origin]
+    for flag in ("browser_new_names_per_contact", "browser_new_names_per_address"):
+        value = getattr(args, flag)
+        if value is not None:
+            if not 0 <= value <= 1000:
+                raise SystemExit(f"--{flag.replace('_', '-')} must be between 0 and 1000")
+            fields[flag] = value
+    names = browser_event_names(args)
+    if names is not None:
+        fields["browser_event_names"] = names
     if args.name:
         fields["name"] = args.name
     if fields:
@@ -123,6 +136,21 @@ async def set_workspace(store: SQLStore, args: argparse.Namespace) -> tuple[Work
     updated = await store.workspace_by_app_id(ws.app_id, cached=False)
     assert updated is not None
     return updated, new_secret
+
+
+def browser_event_names(args: argparse.Namespace) -> list[str] | None:
+    """``--browser-event-names NAME…`` and/or ``--browser-event-names-file PATH`` (one name a line, # comments),
+    normalised as ingest normalises names; ``[]`` (the flag alone) lets browsers create any name."""
+    if args.browser_event_names is None and args.browser_event_names_file is None:
+        return None
+    raw = list(args.browser_event_names or [])
+    if args.browser_event_names_file:
+        with open(args.browser_event_names_file, encoding="utf-8") as f:
+            raw += [line.split("#", 1)[0] for line in f]
+    try:
+        return sorted({normalize_event_name(n) for n in raw if n.strip()})
+    except InvalidEventName as exc:
+        raise SystemExit(f"--browser-event-names: {exc}") from None
 
 
 def normalise_origin(origin: str) -> str:
@@ -462,6 +490,15 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--retention-days", type=int,
                     help="set: how long anonymous visitors' events are kept, and how far back a new lead's history "
                          "reaches (default 90)")
+    ws.add_argument("--browser-new-names-per-contact", type=int, metavar="N",
+                    help="set: new event names a browser that is not a verified user may create per visitor per day "
+                         "(default 10; 0: none)")
+    ws.add_argument("--browser-new-names-per-address", type=int, metavar="N",
+                    help="set: the same, per client address per day (default 30; 0: none)")
+    ws.add_argument("--browser-event-names", nargs="*", metavar="NAME",
+                    help="set: the only new event names browsers may create (replaces the list; the flag alone: any)")
+    ws.add_argument("--browser-event-names-file", metavar="PATH",
+                    help="set: as --browser-event-names, one name a line")
     ws.add_argument("--rotate-identity-secret", action="store_true",
                     help="set: make a new identity secret; the old one keeps verifying for --grace-days")
     ws.add_argument("--grace-days", type=int, default=7, help="with --rotate-identity-secret (default 7)")

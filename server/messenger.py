@@ -18,8 +18,8 @@ from .ingest import parse_body, validate_browser_batch
 from .origins import check_origin, cors_headers
 from .snippet import served_shim
 from .store import SQLStore
-from .store.models import AppendRequest, Contact, Workspace
-from .visitor_limit import new_visitor_limit
+from .store.models import AppendRequest, BrowserNames, Contact, Workspace
+from .visitor_limit import client_address, new_visitor_limit
 
 # Settings keys that configure the Messenger itself; everything else in boot/update is about the person.
 MESSENGER_KEYS = frozenset({
@@ -235,7 +235,8 @@ async def events(request: Request) -> Response:
                            "The session token is missing, forged, expired or from another workspace; ping again",
                            "session")
         batch = validate_browser_batch(data, strict=ws.strict_metadata)
-        results = await store.append_events(AppendRequest(ws.id, contact_id, "js", batch))
+        results = await store.append_events(AppendRequest(ws.id, contact_id, "js", batch,
+                                                          browser=browser_names(request, ws)))
     except ApiError as exc:
         exc.headers.update(cors)
         raise
@@ -249,3 +250,9 @@ async def events(request: Request) -> Response:
             item["dropped_metadata"] = event.dropped
         body.append(item)
     return JSONResponse({"type": "event.batch", "results": body}, headers=cors)
+
+
+def browser_names(request: Request, ws: Workspace) -> BrowserNames:
+    """The budgets for new event names from this browser (server/store/name_policy.py)."""
+    return BrowserNames(client_address(request), ws.browser_new_names_per_contact, ws.browser_new_names_per_address,
+                        frozenset(ws.browser_event_names), users_verified=ws.enforce_identity_verification)

@@ -351,7 +351,8 @@ async def events(admin: Admin) -> Response:
         names = sorted(names, key=lambda n: (-(n.last_seen or 0), n.name))
     else:
         sort = "name"
-    return admin.render("events.html", section="events", names=names, active=active, sort=sort)
+    refused = await admin.store.refused_event_names(admin.workspace)
+    return admin.render("events.html", section="events", names=names, active=active, sort=sort, refused=refused)
 
 
 @signed_in

@@ -23,6 +23,7 @@ from typing import Any
 from .db import Conn, Database
 from .history_stats import history_args, history_stats_sql
 from .models import ROLES, VISITOR, Contact, Merge, Workspace
+from .name_policy import WHY
 
 DAY = 86400
 SEEN = "COALESCE(c.last_seen_at, c.created_at)"
@@ -92,6 +93,20 @@ class Teammate:
     def from_row(cls, row: Any) -> Teammate:
         return cls(id=row["id"], email=row["email"], password_hash=row["password_hash"],
                    created_at=row["created_at"], session_version=row["session_version"])
+
+
+@dataclass(frozen=True)
+class RefusedName:
+    """Events refused because their (new) name was: how many, when last, and why."""
+
+    name: str
+    reason: str  # a code of name_policy.WHY
+    count: int
+    last_seen: int
+
+    @property
+    def why(self) -> str:
+        return WHY.get(self.reason, self.reason)
 
 
 @dataclass(frozen=True)
@@ -382,6 +397,14 @@ class AdminReads:
                 views.append(MergeView(merge, r["into_role_before"], others.get(other_id) if other_id != contact.id
                                        else None, visible))
         return _with_became(views, contact)
+
+    async def refused_event_names(self, workspace: Workspace, limit: int = 100) -> list[RefusedName]:
+        """The most recently refused new event names (server/store/name_policy.py)."""
+        async with self.db.read() as conn:
+            rows = await conn.fetch_all(
+                "SELECT name, reason, count, last_seen FROM refused_event_names WHERE workspace_id = ? "
+                "ORDER BY last_seen DESC, name, reason LIMIT ?", (workspace.id, limit))
+        return [RefusedName(r["name"], r["reason"], int(r["count"]), int(r["last_seen"])) for r in rows]
 
     # ------------------------------------------------------------------ teammates and the session key
     async def teammates(self) -> list[Teammate]:

@@ -25,6 +25,11 @@ class Workspace:
     allowed_origins: tuple[str, ...]
     retention_days: int
     created_at: int
+    # New event names from unverified browsers, per day (server/store/name_policy.py); names browsers may
+    # create (empty: any).
+    browser_new_names_per_contact: int = 10
+    browser_new_names_per_address: int = 30
+    browser_event_names: tuple[str, ...] = ()
 
     @classmethod
     def from_row(cls, row: Any) -> "Workspace":
@@ -36,7 +41,10 @@ class Workspace:
             enforce_identity_verification=bool(row["enforce_identity_verification"]),
             strict_metadata=bool(row["strict_metadata"]),
             allowed_origins=tuple(json.loads(row["allowed_origins"] or "[]")),
-            retention_days=row["retention_days"], created_at=row["created_at"])
+            retention_days=row["retention_days"], created_at=row["created_at"],
+            browser_new_names_per_contact=row["browser_new_names_per_contact"],
+            browser_new_names_per_address=row["browser_new_names_per_address"],
+            browser_event_names=tuple(json.loads(row["browser_event_names"] or "[]")))
 
     def identity_secrets(self, now: int) -> list[str]:
         """The secrets that verify ``user_hash``/JWTs now: the current one, and the previous one during
@@ -56,6 +64,9 @@ class Workspace:
                 "allowed_origins": list(self.allowed_origins),
                 "enforce_identity_verification": self.enforce_identity_verification,
                 "strict_metadata": self.strict_metadata, "retention_days": self.retention_days,
+                "browser_new_names_per_contact": self.browser_new_names_per_contact,
+                "browser_new_names_per_address": self.browser_new_names_per_address,
+                "browser_event_names": list(self.browser_event_names),
                 "created_at": self.created_at}
 
     def public_dict(self) -> dict[str, Any]:
@@ -127,19 +138,33 @@ class NewEvent:
     dropped: list[dict[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class BrowserNames:
+    """Who may create new event names from a browser (server/store/name_policy.py): the request's client
+    address and the workspace's limits."""
+
+    address: str
+    per_contact: int
+    per_address: int
+    allowed: frozenset[str] = frozenset()  # empty: any name
+    users_verified: bool = False  # the workspace enforces identity verification: its users proved who they are
+
+
 @dataclass
 class AppendRequest:
-    """One request's events, all for one contact; stored all-or-nothing."""
+    """One request's events, all for one contact. Without ``browser``, stored all-or-nothing; with it (the
+    shim's batches), an event whose new name is refused is answered ``refused`` and the others are stored."""
 
     workspace_id: int
     contact_id: str
     source: str
     events: list[NewEvent]
+    browser: BrowserNames | None = None
 
 
 @dataclass(frozen=True)
 class EventResult:
-    status: str  # accepted | duplicate | dropped
+    status: str  # accepted | duplicate | dropped | refused
     reason: str | None = None
 
 

@@ -38,9 +38,9 @@ from .contact_search import ContactSearch
 from .conversations import ConversationStore
 from .live_reads import LiveReads
 from .history_stats import history_args, history_stats_sql, without_jit
+from .name_policy import MAX_ACTIVE_EVENT_NAMES, NAME_LIMIT, reason_text, record_refusals, screen_new_names
 from .sources_store import SourcesStore
 
-MAX_ACTIVE_EVENT_NAMES = 120  # Intercom: "Cannot have more than 120 active event names"
 DAY = 86400
 _INSERT_CHUNK = 400  # rows per multi-row INSERT (11 parameters each; SQLite allows 32,766)
 
@@ -214,11 +214,12 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
     async def update_workspace(self, workspace_id: int, **fields: Any) -> None:
         allowed = {"name", "allowed_origins", "enforce_identity_verification", "strict_metadata",
                    "retention_days", "identity_secret", "previous_identity_secret",
-                   "previous_secret_expires_at"}
+                   "previous_secret_expires_at", "browser_new_names_per_contact",
+                   "browser_new_names_per_address", "browser_event_names"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown workspace fields: {sorted(unknown)}")
-        values = [json.dumps(list(v)) if k == "allowed_origins" else
+        values = [json.dumps(list(v)) if k in ("allowed_origins", "browser_event_names") else
                   int(v) if isinstance(v, bool) else v for k, v in fields.items()]
 
         async def job(conn: Conn) -> None:
@@ -688,7 +689,9 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
 
     Returns, per request, its list of :class:`EventResult` or an :class:`ApiError` (in which case nothing
     of that request was written). Checks run before any insert: the contact must exist, new event names
-    must fit under the 120-active-names limit, archived names are dropped (and counted).
+    must fit under the 120-active-names limit (a browser request's new names also under its budgets:
+    name_policy.py, and only its events with a refused name are refused), archived names are dropped (and
+    counted).
     """
     dialect = getattr(conn, "dialect", "sqlite")
     out: list[Any] = [None] * len(requests)
@@ -725,6 +728,7 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
 
     inserts: list[tuple[int, int, Any]] = []  # (request index, event index, row)
     dropped_archived: dict[int, int] = defaultdict(int)
+    refusals: dict[tuple[int, str, str], int] = defaultdict(int)  # (workspace, name, reason) → events
     for i, req in enumerate(requests):
         holder = found.get(req.contact_id)
         if holder is None:
@@ -735,7 +739,13 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
             contact_id = holder[1]
             role = found.get(contact_id, (role, None))[0]
         new_names = sorted({e.event_name for e in req.events if (req.workspace_id, e.event_name) not in known})
-        if new_names and active.get(req.workspace_id, 0) + len(new_names) > MAX_ACTIVE_EVENT_NAMES:
+        refused: dict[str, str] = {}
+        if req.browser is not None and new_names:
+            new_names, refused = await screen_new_names(conn, req, contact_id, role, new_names,
+                                                        active.get(req.workspace_id, 0), t)
+        elif new_names and active.get(req.workspace_id, 0) + len(new_names) > MAX_ACTIVE_EVENT_NAMES:
+            for name in new_names:
+                refusals[(req.workspace_id, name, NAME_LIMIT)] += 1
             out[i] = ApiError(422, "422", "Cannot have more than 120 active event names", "event_name")
             continue
         for name in new_names:
@@ -748,6 +758,11 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
             active[req.workspace_id] = active.get(req.workspace_id, 0) + 1
         results: list[EventResult | None] = []
         for j, ev in enumerate(req.events):
+            if ev.event_name in refused:
+                code = refused[ev.event_name]
+                refusals[(req.workspace_id, ev.event_name, code)] += 1
+                results.append(EventResult("refused", reason_text(code, ev.event_name, req)))
+                continue
             name_id, archived = known[(req.workspace_id, ev.event_name)]
             if archived:
                 dropped_archived[name_id] += 1
@@ -794,6 +809,8 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
                 drop_events[row[2]] += 1
                 for d in ev.dropped:
                     drops[(row[2], d["key"][:255], d["reason"])] += 1
+    if refusals:
+        await record_refusals(conn, refusals, t)
     # The aggregates are hot rows that every ingest transaction updates. They are written last, in few
     # statements, so (on PostgreSQL) a transaction holds their locks for as few round trips as possible
     # before its COMMIT; rows go in key order, so concurrent transactions (other processes) can't deadlock.
