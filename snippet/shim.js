@@ -164,20 +164,27 @@
       return authFails++ ? retry(ra, authFails) : 1;
     }
     if (transient(st)) return retry(ra);
-    Q = Q.filter((e) => batch.indexOf(e) < 0);
-    save();
+    // What the server settled, to forget: every event it answered (accepted, duplicate, dropped, refused).
+    let gone = batch;
     if (st == 200) {
       fails = authFails = 0;
       // Validation talks back: say which event lost what, and why.
-      (j.results || []).forEach((r) => {
+      const ids = (j.results || []).map((r) => {
         const dm = (r.dropped_metadata || []).map((x) => x.key + ' (' + x.reason + ')').join(', ');
-        const why = r.status == 'dropped' ? 'dropped: ' + r.reason : dm && 'metadata dropped: ' + dm;
+        const why = r.reason ? r.status + ': ' + r.reason : dm && 'metadata dropped: ' + dm;
         if (why) warn('event "' + (batch.find((x) => x.id == r.id) || r).event_name + '" ' + why);
+        return r.id;
       });
+      if (j.results) gone = batch.filter((e) => ids.indexOf(e.id) > -1);
     } else {
-      // 400/403/404/413/422: refused as a whole, nothing stored, resending cannot help.
-      warn('events refused ' + refusal(st, j) + ':', batch.map((e) => e.event_name).join(', '));
+      // 400/403/404/413/422: nothing stored, resending the same cannot help. An error naming one event
+      // (field events[i]...) drops that one and the others go again; otherwise the whole batch goes.
+      const m = /^events\[(\d+)\]/.exec(((j.errors || [])[0] || {}).field);
+      if (m && batch[m[1]]) gone = [batch[m[1]]];
+      warn('events refused ' + refusal(st, j) + ':', gone.map((e) => e.event_name).join(', '));
     }
+    Q = Q.filter((e) => gone.indexOf(e) < 0);
+    save();
     return 1;
   }
 
