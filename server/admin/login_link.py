@@ -56,7 +56,7 @@ async def follow_link(request: Request) -> Response:
         return admin.render("message.html", status_code=403, title="No such teammate",
                             message="The teammate this link was made for does not exist any more.")
     link.used = True
-    admin.set_session(admin.session.signed_in(teammate.id, teammate.password_hash))
+    admin.set_session(admin.session.signed_in(teammate.id, teammate.password_hash, teammate.session_version))
     return admin.redirect("/admin/contacts")
 
 
