@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from .body_timeout import body_chunks
 from .errors import ApiError, bad_request, missing, unprocessable
 from .metadata import InvalidEventName, normalize_event_name, validate_metadata
 from .store.models import NewEvent
@@ -35,7 +36,7 @@ async def parse_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> dict[
         raise ApiError(413, "request_too_large", f"Request body is larger than {max_bytes} bytes")
     # Always counted while read: a Content-Length may be absent, or sent beside Transfer-Encoding: chunked.
     body = bytearray()
-    async for chunk in request.stream():
+    async for chunk in body_chunks(request):  # 408 when the body is late
         body += chunk
         if len(body) > max_bytes:
             raise ApiError(413, "request_too_large", f"Request body is larger than {max_bytes} bytes")

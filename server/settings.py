@@ -18,6 +18,7 @@ class Settings:
     webhook_url: str | None = None  # POSTed JSON for each notification
     webhook_secret: str | None = None  # signs the webhook body: X-Trailmark-Signature: sha256=<hex HMAC>
     new_visitors_per_minute: int = 120  # per client address (server/visitor_limit.py); 0 turns it off
+    body_timeout_seconds: float = 10.0  # a request body still incomplete after this gets 408 (server/body_timeout.py)
 
     @classmethod
     def from_env(cls, **overrides: object) -> "Settings":
@@ -30,6 +31,7 @@ class Settings:
             "webhook_url": os.environ.get("TRAILMARK_WEBHOOK_URL") or None,
             "webhook_secret": os.environ.get("TRAILMARK_WEBHOOK_SECRET") or None,
             "new_visitors_per_minute": int(os.environ.get("TRAILMARK_NEW_VISITORS_PER_MINUTE", "120")),
+            "body_timeout_seconds": float(os.environ.get("TRAILMARK_BODY_TIMEOUT", "10")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from ..body_timeout import body_chunks
 from ..errors import ApiError, bad_request
 
 
@@ -28,7 +29,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise too_large(max_bytes)
     body = bytearray()
-    async for chunk in request.stream():
+    async for chunk in body_chunks(request):  # 408 when the body is late
         body += chunk
         if len(body) > max_bytes:
             raise too_large(max_bytes)

@@ -1,0 +1,40 @@
+"""Request bodies must arrive in time: one still incomplete ``body_timeout_seconds`` (10 s by default) after
+the handler started reading gets 408 and its connection is closed. Without this, clients that send half a body
+and stop kept as many connections and requests open as they liked (400 in the trust issue).
+
+Slow *headers* never reach the app: uvicorn bounds their size (``h11_max_incomplete_event_size``) and closes idle
+keep-alive connections (``timeout_keep_alive``), see ``cli.cmd_serve`` and docs/deploy.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+
+from .errors import ApiError
+
+DEFAULT_BODY_TIMEOUT = 10.0
+
+
+def body_timeout(request: Request) -> float:
+    settings = getattr(request.app.state, "settings", None)
+    return float(getattr(settings, "body_timeout_seconds", DEFAULT_BODY_TIMEOUT))
+
+
+async def body_chunks(request: Request) -> AsyncIterator[bytes]:
+    """``request.stream()``, or 408 (Intercom's error shape, ``Connection: close``) once the body is late."""
+    timeout = body_timeout(request)
+    deadline = asyncio.get_running_loop().time() + timeout
+    chunks = request.stream().__aiter__()
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ApiError(408, "request_timeout", f"The request body did not arrive within {timeout:g} seconds",
+                           headers={"Connection": "close"}) from None
+        yield chunk
