@@ -26,7 +26,6 @@ from trailmark import cli
 from trailmark.admin import auth
 from trailmark.admin import routes as admin_routes
 from trailmark.admin.charts import daily_chart, nice_max
-from trailmark.admin.throttle import SignInThrottle
 from trailmark.admin.render import (
     format_money,
     human_date,
@@ -34,6 +33,7 @@ from trailmark.admin.render import (
     show_value,
     stripe_url,
 )
+from trailmark.admin.throttle import SignInThrottle
 from trailmark.app import create_app
 from trailmark.metadata import validate_metadata
 from trailmark.settings import Settings
