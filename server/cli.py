@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 from tqdm import tqdm
 
 from . import __version__
+from .snippet import paste_in_snippet
 from .store import SQLStore, with_store
 from .store.models import Workspace
-from .snippet import paste_in_snippet
 
 DEFAULT_DB = "trailmark.db"
 ASSUMED_SERVER_URL = "http://127.0.0.1:8000"  # serve's default address

@@ -19,7 +19,7 @@ class Settings:
     webhook_secret: str | None = None  # signs the webhook body: X-Trailmark-Signature: sha256=<hex HMAC>
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "Settings":
+    def from_env(cls, **overrides: object) -> Settings:
         values: dict[str, object] = {
             "database_url": os.environ.get("TRAILMARK_DATABASE_URL", "trailmark.db"),
             "public_url": os.environ.get("TRAILMARK_PUBLIC_URL") or None,

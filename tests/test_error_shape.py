@@ -413,6 +413,6 @@ async def test_every_body_route_refuses_bad_json_with_an_error_list(world_harnes
 def test_the_table_covers_every_messenger_and_events_endpoint() -> None:
     """A new browser or events endpoint needs rows in CASES (the sweep only checks generic JSON errors)."""
     covered = {(c.method, c.path.split("?")[0]) for c in CASES.values()}
-    for method, path in _body_routes() + [("GET", "/events")]:
+    for method, path in [*_body_routes(), ("GET", "/events")]:
         if path.startswith("/messenger/web/") or path == "/events":
             assert (method, path) in covered, f"no error-shape rows for {method} {path}"

@@ -58,7 +58,7 @@ def _flip(ch: str) -> str:
 TAMPERINGS = {
     # Not the last character: its low bits are base64 padding, so some changes decode to the same bytes.
     "signature_second_to_last_char": lambda t: t[:-2] + _flip(t[-2]) + t[-1],
-    "signature_first_char": lambda t: ".".join(t.split(".")[:2] + [_flip(t.split(".")[2][0]) + t.split(".")[2][1:]]),
+    "signature_first_char": lambda t: ".".join([*t.split(".")[:2], _flip(t.split(".")[2][0]) + t.split(".")[2][1:]]),
     "other_id_same_signature": lambda t: "0" + t[1:],
     "timestamp_changed": lambda t: ".".join([t.split(".")[0], _flip(t.split(".")[1][0]) + t.split(".")[1][1:],
                                              t.split(".")[2]]),

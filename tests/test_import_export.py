@@ -242,7 +242,8 @@ async def test_append_many_stores_each_request_or_says_why_not(harness, monkeypa
     def requests(tag: str) -> list[AppendRequest]:
         out = [AppendRequest(h.workspace.id, u.id, "import", [NewEvent("bulk", at, f"{tag}:{u.id}:{j}", {}, {})
                                                                for j in range(2)]) for u in users]
-        out.insert(1, AppendRequest(h.workspace.id, "no-such-contact", "import", [NewEvent("bulk", at, f"{tag}:x", {}, {})]))
+        out.insert(1, AppendRequest(h.workspace.id, "no-such-contact", "import",
+                                    [NewEvent("bulk", at, f"{tag}:x", {}, {})]))
         return out
 
     results = await h.store.append_many(requests("a"))

@@ -39,7 +39,7 @@ def free_port() -> int:
 def server_process(database_url: str) -> Iterator[str]:
     """``python -m server serve`` on a free port; yields its base URL once /health answers."""
     port = free_port()
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
     env = {**os.environ, "TRAILMARK_DATABASE_URL": database_url}
     proc = subprocess.Popen([sys.executable, "-m", "trailmark", "serve", "--database", database_url,
                              "--port", str(port), "--log-level", "warning"],

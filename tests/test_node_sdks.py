@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from trailmark.store.models import Workspace
+
 from .live_server import in_store, running_server
 
 NODE_DIR = Path(__file__).parent / "node"

@@ -15,9 +15,16 @@ from typing import Any
 import httpx
 import pytest
 from intercom import (
-    CreateContactRequestWithExternalId, CreateContactRequestWithRole, CreateDataEventRequestWithId,
-    CreateDataEventRequestWithUserId, CreateDataEventSummariesRequestEventSummaries, Intercom,
-    MultipleFilterSearchRequest, SingleFilterSearchRequest, StartingAfterPaging, UnauthorizedError,
+    CreateContactRequestWithExternalId,
+    CreateContactRequestWithRole,
+    CreateDataEventRequestWithId,
+    CreateDataEventRequestWithUserId,
+    CreateDataEventSummariesRequestEventSummaries,
+    Intercom,
+    MultipleFilterSearchRequest,
+    SingleFilterSearchRequest,
+    StartingAfterPaging,
+    UnauthorizedError,
 )
 from intercom.core.api_error import ApiError
 

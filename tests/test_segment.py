@@ -7,7 +7,7 @@ import base64
 import gzip
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,7 +21,7 @@ def basic(key: str) -> dict[str, str]:
 
 
 def iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 async def post(h: Any, path: str, body: Any, key: str | None = None, **headers: str) -> httpx.Response:
@@ -321,7 +321,7 @@ def test_segments_python_library_sends_to_a_real_server(store_url, tmp_path):
             client.track(user_id="u-1", event="Order Completed", properties={"revenue": 12.5, "items": 2},
                          message_id="order-1")
         bad = analytics.Client("not-the-key", host=f"http://127.0.0.1:{port}", sync_mode=True, max_retries=0)
-        with pytest.raises(Exception, match="401|Write key"):
+        with pytest.raises(Exception, match=r"401|Write key"):
             bad.track(user_id="u-1", event="Nope")
 
     async def check(store: Any) -> tuple[Any, list[Any]]:

@@ -92,7 +92,7 @@ async def test_concurrent_migrations_from_several_stores_and_processes(store_url
         await asyncio.gather(*(s.open() for s in opened))
         try:
             outputs = [await asyncio.to_thread(p.communicate, timeout=60) for p in procs]
-            for proc, (_, err) in zip(procs, outputs):
+            for proc, (_, err) in zip(procs, outputs, strict=True):
                 assert proc.returncode == 0, err.decode()
             assert await schema_versions(opened[0]) == [v for v, _, _ in MIGRATIONS]
             await opened[0].create_workspace("After concurrent migrations")
@@ -206,7 +206,7 @@ async def test_two_visitors_identifying_as_one_new_user_at_once_make_one_user(st
             await append(a, ws, v.id, ev(f"v{i}", f"page-{i}"))
         users = await asyncio.gather(*(s.identify_user(ws, v.id, user_id="new-user", email=None, reason="boot",
                                                        proof="none")
-                                       for s, v in zip((a, b, a, b), visitors)))
+                                       for s, v in zip((a, b, a, b), visitors, strict=True)))
         assert len({u.id for u in users}) == 1
         [user] = {u.id for u in users}
         assert (await a.find_contact(ws, user_id="new-user")).id == user

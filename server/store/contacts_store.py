@@ -358,8 +358,7 @@ class ContactsStore:
                 "phone": fields.get("phone"), "name": fields.get("name"), "avatar": fields.get("avatar"),
                 "owner_id": fields.get("owner_id"),
                 "unsubscribed_from_emails": int(bool(fields.get("unsubscribed_from_emails"))),
-                "signed_up_at": fields["signed_up_at"] if "signed_up_at" in fields
-                else (t if role == USER else None),
+                "signed_up_at": fields.get("signed_up_at", t if role == USER else None),
                 "last_seen_at": fields.get("last_seen_at"),
             }
             columns = ["id", "workspace_id", *values, "custom_attributes", "created_at", "updated_at"]
@@ -508,5 +507,18 @@ async def _check_unique(conn: Conn, workspace_id: int, self_id: str | None, role
                            "email")
 
 
-__all__ = ["ContactsStore", "ContactView", "ContactPage", "Filter", "Group", "Query", "SEARCH_FIELDS",
-           "OPERATORS", "ALL_OPERATORS", "field_kind", "compile_query", "encode_cursor", "decode_cursor"]
+__all__ = [
+    "ALL_OPERATORS",
+    "OPERATORS",
+    "SEARCH_FIELDS",
+    "ContactPage",
+    "ContactView",
+    "ContactsStore",
+    "Filter",
+    "Group",
+    "Query",
+    "compile_query",
+    "decode_cursor",
+    "encode_cursor",
+    "field_kind",
+]

@@ -293,7 +293,7 @@ class SQLiteDatabase:
                 # A grouped job returns one outcome per item (a value or an exception) and must not
                 # leave partial writes behind for an item it refuses.
                 results = run_to_completion(group(conn, [batch[i].item for i in members]))
-                for i, result in zip(members, results):
+                for i, result in zip(members, results, strict=True):
                     outcomes[i] = (not isinstance(result, BaseException), result)
             conn.db.execute("COMMIT").close()
         except BaseException as caught:  # a job raising CancelledError & co. must not leave the transaction open

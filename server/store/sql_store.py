@@ -27,17 +27,26 @@ from ..errors import ApiError
 from ..live import CHANNEL as LIVE_CHANNEL
 from ..tokens import PREFIX as TOKEN_PREFIX
 from ..tokens import hash_token, new_access_token, token_hint
-from .db import Conn, Database
-from .schema import token_placeholder
-from .models import (
-    USER, VISITOR, AccessToken, AppendRequest, Contact, EventName, EventResult, Merge, StoredEvent, Workspace,
-)
 from .admin_reads import AdminReads
-from .contacts_store import ContactsStore
 from .contact_search import ContactSearch
+from .contacts_store import ContactsStore
 from .conversations import ConversationStore
-from .live_reads import LiveReads
+from .db import Conn, Database
 from .history_stats import history_args, history_stats_sql, without_jit
+from .live_reads import LiveReads
+from .models import (
+    USER,
+    VISITOR,
+    AccessToken,
+    AppendRequest,
+    Contact,
+    EventName,
+    EventResult,
+    Merge,
+    StoredEvent,
+    Workspace,
+)
+from .schema import token_placeholder
 from .sources_store import SourcesStore
 
 MAX_ACTIVE_EVENT_NAMES = 120  # Intercom: "Cannot have more than 120 active event names"
@@ -701,8 +710,8 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     found = {r["id"]: (r["role"], r["merged_into"]) for r in rows}
     roots = sorted({m for _, m in found.values() if m and m not in found})
     if roots:
-        rows = await conn.fetch_all(f"SELECT id, role, merged_into FROM contacts WHERE id IN ({placeholders(len(roots))})",
-                                    roots)
+        rows = await conn.fetch_all(
+            f"SELECT id, role, merged_into FROM contacts WHERE id IN ({placeholders(len(roots))})", roots)
         found.update({r["id"]: (r["role"], r["merged_into"]) for r in rows})
 
     # 2. Event names, per workspace.
@@ -714,7 +723,8 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     for ws_id, names in names_by_ws.items():
         names_list = sorted(names)
         rows = await conn.fetch_all(
-            f"SELECT id, name, archived FROM event_names WHERE workspace_id = ? AND name IN ({placeholders(len(names_list))})",
+            f"SELECT id, name, archived FROM event_names "
+            f"WHERE workspace_id = ? AND name IN ({placeholders(len(names_list))})",
             (ws_id, *names_list))
         known.update({(ws_id, r["name"]): (r["id"], bool(r["archived"])) for r in rows})
         if any((ws_id, n) not in known for n in names):
@@ -828,7 +838,8 @@ async def _add_to_name_counters(conn: Conn, counters: list[tuple[int, int, int |
     transactions, and two processes locking the same rows in different orders deadlock."""
     await conn.executemany(
         "UPDATE event_names SET event_count = event_count + CAST(? AS BIGINT), "
-        "first_seen = CASE WHEN CAST(? AS BIGINT) IS NOT NULL AND (first_seen IS NULL OR first_seen > CAST(? AS BIGINT)) "
+        "first_seen = CASE WHEN CAST(? AS BIGINT) IS NOT NULL "
+        "  AND (first_seen IS NULL OR first_seen > CAST(? AS BIGINT)) "
         "  THEN CAST(? AS BIGINT) ELSE first_seen END, "
         "last_seen = CASE WHEN CAST(? AS BIGINT) IS NOT NULL AND (last_seen IS NULL OR last_seen < CAST(? AS BIGINT)) "
         "  THEN CAST(? AS BIGINT) ELSE last_seen END, "

@@ -2,7 +2,8 @@
 each a subprocess on its own free port on 127.0.0.1, and Debian's Chromium driven by Playwright.
 
 - ``stack``: one server + demo site for the session; every test gets a fresh browser context, so a fresh
-  visitor. ``browser``: one Chromium per test module. ``make_stack()`` starts a private pair, for a test that stops its server.
+  visitor. ``browser``: one Chromium per test module. ``make_stack()`` starts a private pair, for a test that
+  stops its server.
 - ``watched(context)``: a page that records every request (at teardown all must have gone to 127.0.0.1:
   nothing is loaded from the internet), every uncaught exception and every ``console.error``.
 - Screenshots go to ``test-output/`` (gitignored).
@@ -163,7 +164,8 @@ def start_trailmark(directory: Path) -> Trailmark:
     ws = json.loads(created.stdout)
     port = free_port()
     url, proc, log = _spawn([sys.executable, "-m", "trailmark", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--database", str(db), "--log-level", "warning"], port, directory / "server.log", "/health")
+                             "--database", str(db), "--log-level", "warning"],
+                            port, directory / "server.log", "/health")
     return Trailmark(url, ws["app_id"], ws["access_token"], db, proc, log, ws["identity_secret"])
 
 

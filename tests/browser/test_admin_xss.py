@@ -28,15 +28,16 @@ METADATA = {
 def test_no_payload_runs_on_the_admin_pages(stack: Stack, new_page) -> None:
     external_id = f"xss-{uuid.uuid4().hex[:8]}"
     r = stack.server.rest("POST", "/contacts", json={"role": "user", "external_id": external_id,
-                                                      "email": "x@example.com", "name": f"<img src=x onerror=\"{MARK}\">"})
+                                                      "email": "x@example.com",
+                                                      "name": f"<img src=x onerror=\"{MARK}\">"})
     assert r.status_code == 200, r.text
     contact_id = r.json()["id"]
     r = stack.server.rest("POST", "/events", json={"event_name": NAME, "user_id": external_id, "metadata": METADATA})
     assert r.status_code == 202, r.text
 
     email, password = f"xss-{uuid.uuid4().hex[:6]}@pebble.example", "correct horse battery staple"
-    created = subprocess.run([sys.executable, "-m", "trailmark", "admin", "create", "--email", email, "--password-stdin",
-                              "--database", str(stack.server.database)],
+    created = subprocess.run([sys.executable, "-m", "trailmark", "admin", "create", "--email", email,
+                              "--password-stdin", "--database", str(stack.server.database)],
                              cwd=ROOT, capture_output=True, text=True, input=password + "\n", check=False)
     assert created.returncode == 0, created.stderr
 
