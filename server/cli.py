@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -87,7 +87,7 @@ def describe_settings(ws: Workspace) -> str:
              f"  allowed origins:       {origins}",
              f"  identity secret:       {ws.identity_secret}"]
     if ws.previous_identity_secret and ws.previous_secret_expires_at:
-        until = datetime.fromtimestamp(ws.previous_secret_expires_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        until = datetime.fromtimestamp(ws.previous_secret_expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
         lines.append(f"  previous secret:       still verifies until {until}")
     return "\n".join(lines)
 
@@ -196,7 +196,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def _day(ts: int | None) -> str:
-    return datetime.fromtimestamp(ts or 0, timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(ts or 0, UTC).strftime("%Y-%m-%d")
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -463,8 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser(
         "token", help="REST access tokens: create (shown once), list, revoke",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  trailmark token create --name 'CRM sync'\n  trailmark token create --app-id k3x9q2ab --json\n"
-               "  trailmark token list\n  trailmark token revoke 3")
+        epilog="examples:\n  trailmark token create --name 'CRM sync'\n"
+               "  trailmark token create --app-id k3x9q2ab --json\n  trailmark token list\n  trailmark token revoke 3")
     token_common = argparse.ArgumentParser(add_help=False)
     token_common.add_argument("--app-id", help="the workspace (default: the only one)")
     token_common.add_argument("--database", default=default_db, help=db_help)
