@@ -222,7 +222,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
                 continue
             bar = ProgressBar(f"{label}", events + visitors)
             deleted = await purge_workspace(store, ws, batch_size=args.batch_size,
-                                            progress=lambda e, v, bar=bar: bar.update(e + v))
+                                            progress=bar.update_sum)
             bar.done()
             print(f"{label}: deleted {deleted[0]} visitor events and {deleted[1]} expired visitors")
 
@@ -397,6 +397,10 @@ class ProgressBar:
 
     def update(self, count: int) -> None:
         self._bar.update(max(0, count - self._bar.n))  # callers report a running total
+
+    def update_sum(self, *counts: int) -> None:
+        """``update`` with the sum of several counts (purge_workspace reports events and visitors)."""
+        self.update(sum(counts))
 
     def done(self) -> None:
         self._bar.close()

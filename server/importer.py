@@ -38,7 +38,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 from .errors import ApiError
 from .ingest import loads_strict, validate_event
@@ -143,8 +143,8 @@ def cell_value(text: str) -> Any:
         number = int(text)
         return number if abs(number) <= MAX_NUMBER else text
     if _FLOAT.match(text):
-        number = float(text)
-        return number if math.isfinite(number) else text  # 1e999 overflows: kept as the text it was
+        real = float(text)
+        return real if math.isfinite(real) else text  # 1e999 overflows: kept as the text it was
     if text.startswith("{") and text.endswith("}"):
         try:
             value = loads_strict(text)
@@ -291,9 +291,10 @@ def _worker_main(argv: list[str]) -> None:
     try:
         try:
             with open(args["path"], encoding="utf-8-sig", newline="") as stream:
+                binary = cast(BinaryIO, stream.buffer)  # text-mode open() reads through a BufferedReader
                 reader = read_csv(stream) if args["format"] == "csv" else read_jsonl(stream)
                 for batch in validated_batches(reader, strict=args["strict"], now=args["now"],
-                                               chunk_rows=args["chunk_rows"], position=stream.buffer.tell):
+                                               chunk_rows=args["chunk_rows"], position=binary.tell):
                     send(batch)
             send(None)
         except BrokenPipeError:

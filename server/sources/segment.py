@@ -441,12 +441,12 @@ async def batch(request: Request) -> Response:
             rejected[i] = err
     if not valid:
         first = next(iter(rejected.values()))
-        err = ApiError(first.status, **first.errors[0])
+        combined = ApiError(first.status, **first.errors[0])
         for other in rejected.values():
             for item in other.errors:
                 if item is not first.errors[0]:
-                    err.also(**item)
-        raise err
+                    combined.also(**item)
+        raise combined
     results = await persist(request.app.state.store, caller, valid)
     counts: dict[str, int] = defaultdict(int)
     dropped, warnings = [], []

@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ApiError
 from .db import Conn, Database
@@ -296,6 +296,9 @@ class ContactsStore:
 
     db: Database
 
+    if TYPE_CHECKING:  # SourcesStore's, mixed in beside this class by SQLStore
+        async def delete_contact(self, workspace: Workspace, contact_id: str) -> dict[str, Any] | None: ...
+
     _LIVE = "c.workspace_id = ? AND c.merged_into IS NULL AND c.role IN ('user', 'lead')"
 
     # ------------------------------------------------------------ reading
@@ -415,7 +418,7 @@ class ContactsStore:
         async with self.db.read() as conn:
             row = await conn.fetch_one(f"SELECT * FROM contacts c WHERE {self._LIVE} AND c.id = ?",
                                        (workspace.id, contact_id))
-        if row is None or await self.delete_contact(workspace, contact_id) is None:  # type: ignore[attr-defined]
+        if row is None or await self.delete_contact(workspace, contact_id) is None:
             raise ApiError(404, "not_found", "Contact Not Found")
         return ContactView.from_row(row)
 

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,8 +24,9 @@ from .schema import MIGRATIONS, PYTHON_STEPS
 log = logging.getLogger("trailmark.store")
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name
-Job = Callable[["Conn"], Awaitable[Any]]
-GroupJob = Callable[["Conn", list[Any]], Awaitable[list[Any]]]
+# Coroutines (async defs), not any awaitable: the SQLite writer thread runs them with run_to_completion.
+Job = Callable[["Conn"], Coroutine[Any, Any, Any]]
+GroupJob = Callable[["Conn", list[Any]], Coroutine[Any, Any, list[Any]]]
 
 
 class Conn(Protocol):
@@ -60,7 +61,7 @@ class SQLiteConn:
 
     async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
         rows = await self.db.execute_fetchall(sql, tuple(args))
-        return rows[0] if rows else None
+        return next(iter(rows), None)
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         async with self.db.execute(sql, tuple(args)) as cur:

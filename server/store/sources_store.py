@@ -17,7 +17,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .db import Conn, Database
 from .models import USER, VISITOR, Contact, Merge, StoredEvent, Workspace
@@ -48,6 +48,9 @@ class SourcesStore:
     importer, and a contact's export and deletion."""
 
     db: Database
+
+    if TYPE_CHECKING:  # provided by SQLStore, which mixes this class in
+        async def workspace_by_token(self, token: str) -> Workspace | None: ...
 
     # ------------------------------------------------------------ contacts, by the ids sources send
     async def _live_contact(self, conn: Conn, workspace_id: int, where: str, args: Sequence[Any]) -> Contact | None:
@@ -292,7 +295,8 @@ class SourcesStore:
         """Verified Stripe webhooks that matched no contact, newest first (for the admin and the CLI).
         Each: ``id, stripe_event_id, type, customer_id, email, reason, received_at, resolved_at,
         resolved_contact, payload`` (the raw JSON text)."""
-        where, args = "workspace_id = ?", [workspace.id]
+        where = "workspace_id = ?"
+        args: list[int | str] = [workspace.id]
         if not include_resolved:
             where += " AND resolved_at IS NULL"
         if customer_id is not None:

@@ -539,7 +539,8 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
         ``(created_at, id)``; ``since`` bounds by age (the REST listing's 90-day window)."""
         async with self.db.read() as conn:
             sources = await self.sources(conn, contact)
-            parts, args = [], []
+            parts: list[str] = []
+            args: list[Any] = []
             for source in sources:
                 clause = f"SELECT {_EVENT_COLUMNS} FROM events e JOIN event_names n ON n.id = e.event_name_id " \
                          "WHERE e.contact_id = ?"
@@ -812,8 +813,9 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
             "INSERT INTO metadata_drops (event_name_id, key, reason, count, last_seen) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (event_name_id, key, reason) DO UPDATE SET count = metadata_drops.count + excluded.count, "
             "last_seen = excluded.last_seen", [(n, k, r, c, t) for (n, k, r), c in sorted(drops.items())])
-    counters = [(name_id, len(times), min(times), max(times), drop_events.get(name_id, 0), 0)
-                for name_id, times in per_name.items()]
+    counters: list[tuple[int, int, int | None, int | None, int, int]] = [
+        (name_id, len(times), min(times), max(times), drop_events.get(name_id, 0), 0)
+        for name_id, times in per_name.items()]
     counters += [(name_id, 0, None, None, 0, n) for name_id, n in dropped_archived.items()]
     if counters:
         await _add_to_name_counters(conn, sorted(counters))
