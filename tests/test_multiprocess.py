@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -83,7 +84,7 @@ async def test_two_servers_one_database_store_every_event_once(database_url):
             async with httpx.AsyncClient(base_url=a_url) as a, httpx.AsyncClient(base_url=b_url) as b:
                 servers = (a, b)
 
-                async def post(client: httpx.AsyncClient, path: str, **body: object) -> dict:
+                async def post(client: httpx.AsyncClient, path: str, **body: object) -> dict[str, Any]:
                     r = await client.post(path, content=json.dumps({"app_id": ws.app_id, **body}),
                                           headers={"content-type": "text/plain"})
                     assert r.status_code == 200, r.text

@@ -286,8 +286,9 @@ async def test_malformed_payloads_are_400_in_the_error_shape_and_store_nothing(h
         err = r.json()
         assert err["type"] == "error.list" and err["errors"][0]["code"].startswith("parameter_"), err
         assert err["errors"][0].get("field") == field, (body, err)
-    for body in ({"batch": "nope"}, {"batch": []}, {}):
-        assert_error(await post(h, "/v1/batch", body), 400, "parameter_invalid", "batch")
+    bad_batches: list[dict[str, Any]] = [{"batch": "nope"}, {"batch": []}, {}]
+    for batch in bad_batches:
+        assert_error(await post(h, "/v1/batch", batch), 400, "parameter_invalid", "batch")
     assert_error(await post(h, "/v1/track", b"x" * (33 * 1024)), 413, "request_too_large")
     r = await post(h, "/v1/identify", {"userId": "u-nul", "traits": {"name": "a\u0000b", "email": "x\u0000@y.co"}})
     assert r.status_code == 200 and {d["key"] for d in r.json()["dropped"]} == {"name", "email"}

@@ -130,7 +130,7 @@ class Trailmark:
             got = [e["event_name"] for e in events]
             return events if all(got.count(n) >= names.count(n) for n in set(names)) else None
 
-        return wait_until(enough, timeout, what=f"events {names} for {ident}", page=page)  # type: ignore[no-any-return]
+        return wait_until(enough, timeout, what=f"events {names} for {ident}", page=page)
 
 
 @dataclass

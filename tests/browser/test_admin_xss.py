@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -43,7 +44,12 @@ def test_no_payload_runs_on_the_admin_pages(stack: Stack, new_page) -> None:
 
     page, watch = new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.goto(stack.server.url + "/admin/login")
     page.fill("#email", email)
     page.fill("#password", password)
