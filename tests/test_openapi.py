@@ -85,6 +85,7 @@ async def _seed(url: str) -> dict[str, str]:
         await store.append_events(AppendRequest(ws.id, user.id, "rest", [
             NewEvent(event_name=f"did-{i}", created_at=now - i, dedupe_key=f"s{i}", metadata={"n": i},
                      metadata_types={"n": "number"}) for i in range(3)]))
+        assert ws.access_token is not None  # shown once, on creation
         return {"token": ws.access_token, "app_id": ws.app_id, "user": user.id, "lead": lead.id,
                 "visitor_id": visitor.visitor_id or ""}
     finally:

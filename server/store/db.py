@@ -330,10 +330,8 @@ def create_private_file(path: str) -> None:
     every visitor's events and the workspaces' signing keys."""
     if path in ("", ":memory:") or path.startswith("file:") or os.path.exists(path):
         return
-    try:
+    with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
 
 
 def sqlite_path(url: str) -> str:

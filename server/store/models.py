@@ -75,7 +75,7 @@ class AccessToken:
     revoked_at: int | None
 
     @classmethod
-    def from_row(cls, row: Any) -> "AccessToken":
+    def from_row(cls, row: Any) -> AccessToken:
         return cls(id=row["id"], name=row["name"], hint=row["hint"], created_at=row["created_at"],
                    last_used_at=row["last_used_at"], revoked_at=row["revoked_at"])
 
