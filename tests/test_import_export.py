@@ -27,6 +27,7 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
     return path
 
 
+@pytest.mark.slow
 async def test_100k_row_file_with_bad_rows_is_stored_once_and_rerun_stores_nothing(tmp_path, capsys):
     # SQLite only: the ≥ 50,000 events/s aim is SQLite's (the other tests here run on both backends).
     store = open_store(str(tmp_path / "import.db"))

@@ -319,6 +319,7 @@ metadata_dicts = st.dictionaries(
     max_size=30)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, database=None, deadline=None)
 @given(metadata_dicts)
 def test_validate_metadata_accounts_for_every_key_and_never_raises(raw: dict[str, Any]) -> None:
@@ -334,6 +335,7 @@ def test_validate_metadata_accounts_for_every_key_and_never_raises(raw: dict[str
     assert [k.strip().lower() for k in kept_raw] == list(clean.values)  # sent order is kept
 
 
+@pytest.mark.slow
 @settings(max_examples=300, database=None, deadline=None)
 @given(metadata_dicts)
 def test_validating_kept_metadata_again_changes_nothing(raw: dict[str, Any]) -> None:
@@ -390,6 +392,7 @@ def test_url_fast_path_agrees_with_urlsplit_on_any_text(text: str) -> None:
         assert _http_url_path(url) == urlsplit_path(url), url
 
 
+@pytest.mark.slow
 @settings(max_examples=200, database=None, deadline=None)
 @given(metadata_dicts)
 def test_checking_a_key_again_gives_the_same_answer(raw: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from trailmark.store import open_store
 
 from .backends import POSTGRES_SKIP, fresh_postgres_url
 
-pytestmark = [pytest.mark.postgres,
+pytestmark = [pytest.mark.postgres, pytest.mark.slow,
               pytest.mark.skipif(POSTGRES_SKIP is not None, reason=f"needs PostgreSQL: {POSTGRES_SKIP}")]
 
 ROOT = Path(__file__).resolve().parent.parent

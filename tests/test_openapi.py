@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -123,6 +124,7 @@ def _run(operation: Any, strategy: Any, headers: dict[str, str]) -> None:
     check()
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema(store_url, tmp_path, monkeypatch):
     monkeypatch.setenv("TRAILMARK_RATE_LIMIT", "100000")  # the run itself must not hit the limit
     seed = _in_thread(lambda: _seed(store_url))

@@ -14,7 +14,7 @@ import pytest
 
 from .conftest import ROOT, Stack, screenshot
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 MARK = "window.__pwned = (window.__pwned || 0) + 1"
 NAME = f"<script>{MARK}</script>"
