@@ -425,7 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="the demo site wired to a local server, with a one-time admin sign-in link",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  trailmark demo\n  trailmark demo --sample-data   # a few weeks of visitors, leads and users\n"
+        epilog="examples:\n  trailmark demo\n"
+               "  trailmark demo --sample-data   # a few weeks of visitors, leads and users\n"
                "  trailmark demo --port 9000 --demo-port 9001")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
@@ -581,7 +582,7 @@ def add_examples(sub: Any) -> None:
             command.formatter_class = argparse.RawDescriptionHelpFormatter
         inner = getattr(command, "_subparsers", None)
         for action in inner._group_actions if inner else []:
-            for sub_name, sub_command in getattr(action, "choices", {}).items():
+            for sub_command in getattr(action, "choices", {}).values():
                 if not sub_command.epilog:
                     sub_command.epilog = command.epilog
                     sub_command.formatter_class = argparse.RawDescriptionHelpFormatter

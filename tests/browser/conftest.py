@@ -183,8 +183,8 @@ def _spawn(args: list[str], port: int, log: Path, ready_path: str) -> tuple[str,
 
 
 DEMO_CODE = ("import sys, uvicorn\nfrom trailmark.demo import create_demo_app\n"
-             "uvicorn.run(create_demo_app(sys.argv[1], sys.argv[2], sys.argv[4]), host='127.0.0.1', port=int(sys.argv[3]), "
-             "log_level='warning')\n")
+             "uvicorn.run(create_demo_app(sys.argv[1], sys.argv[2], sys.argv[4]), host='127.0.0.1', "
+             "port=int(sys.argv[3]), log_level='warning')\n")
 
 
 def start_stack(directory: Path) -> Stack:
