@@ -22,7 +22,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-
 CORS = {"Access-Control-Allow-Origin": "*", "Vary": "Origin", "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
         "Access-Control-Allow-Headers": "Content-Type", "Access-Control-Expose-Headers": "Retry-After",
         "Access-Control-Max-Age": "86400"}  # what server/origins.py answers

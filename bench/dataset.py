@@ -114,7 +114,7 @@ def _load(path: str, app_id: str, n_events: int, n_contacts: int) -> Dataset:
 
     # Contacts: (id, role, created_at, contacted_at, visitor_floor, merged_into)
     contacts: list[tuple] = []
-    for i in range(n_contacts):
+    for _ in range(n_contacts):
         created = now - rng.randrange(180 * DAY)
         r = rng.random()
         role = "visitor" if r < 0.7 else "lead" if r < 0.9 else "user"
@@ -142,7 +142,8 @@ def _load(path: str, app_id: str, n_events: int, n_contacts: int) -> Dataset:
     per_contact = [1 / (k + 20) ** 0.7 for k in range(1, n_contacts)]
     heavy_own, heavy_merged = min(HEAVY_OWN, n_events // 50), min(HEAVY_MERGED, n_events // 200)
     rest = n_events - heavy_own - heavy_merged - LIGHT
-    owners = [(heavy, "user", now - 160 * DAY, None)] * heavy_own + [(merged, "visitor", now - 175 * DAY, None)] * heavy_merged
+    owners = ([(heavy, "user", now - 160 * DAY, None)] * heavy_own
+              + [(merged, "visitor", now - 175 * DAY, None)] * heavy_merged)
     owners += [(light, "lead", now - 30 * DAY, now - DAY)] * LIGHT
     for k in rng.choices(range(1, n_contacts), weights=per_contact, k=rest):
         cid, role, created, contacted, _, _ = contacts[k]
@@ -154,7 +155,7 @@ def _load(path: str, app_id: str, n_events: int, n_contacts: int) -> Dataset:
              '{"duration":"integer","size_mb":"float"}']
 
     def rows():
-        for seq, ((cid, role, created, contacted), name_id) in enumerate(zip(owners, names)):
+        for seq, ((cid, role, created, contacted), name_id) in enumerate(zip(owners, names, strict=True)):
             t = created + rng.randrange(max(1, now - created))
             ev_role = "visitor" if role == "visitor" or (contacted and t < contacted) else role
             m = seq % len(metadata)
@@ -170,7 +171,8 @@ def _load(path: str, app_id: str, n_events: int, n_contacts: int) -> Dataset:
     for sql in index_sql:
         db.execute(sql)
     # The aggregates the store keeps up to date on ingest.
-    db.execute("UPDATE event_names SET event_count = (SELECT COUNT(*) FROM events e WHERE e.event_name_id = event_names.id), "
+    db.execute("UPDATE event_names SET "
+               "event_count = (SELECT COUNT(*) FROM events e WHERE e.event_name_id = event_names.id), "
                "first_seen = (SELECT MIN(created_at) FROM events e WHERE e.event_name_id = event_names.id), "
                "last_seen = (SELECT MAX(created_at) FROM events e WHERE e.event_name_id = event_names.id)")
     db.execute(f"INSERT INTO event_daily_counts (event_name_id, day, count) SELECT event_name_id, created_at / {DAY}, "

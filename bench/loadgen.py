@@ -78,7 +78,7 @@ def run_wrk(wrk: str, url: str, *, app_id: str, sessions: list[str], batch: int,
     cmd = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(LUA),
            base.group(0) + env["TM_PATH"]]
     if cpu is not None and shutil.which("taskset"):
-        cmd = ["taskset", "-c", str(cpu)] + cmd
+        cmd = ["taskset", "-c", str(cpu), *cmd]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("TMJSON ")), None)
     if line is None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import http.client
 import importlib.util
 import json
@@ -101,8 +102,8 @@ def mb(kb: int) -> str:
 def print_table(machine: dict[str, str]) -> None:
     heads = ("figure", "value", "baseline (same run)", "baseline value", "ratio")
     widths = [max(len(h), *(len(getattr(r, a)) for r in ROWS)) if ROWS else len(h)
-              for h, a in zip(heads, ("figure", "value", "baseline", "baseline_value", "ratio"))]
-    line = "  ".join("{:<%d}" % w for w in widths)
+              for h, a in zip(heads, ("figure", "value", "baseline", "baseline_value", "ratio"), strict=True)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
     print()
     print("Trailmark benchmarks — " + ", ".join(f"{k}: {v}" for k, v in machine.items()))
     print()
@@ -163,9 +164,9 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> None:
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                     env=self.env, start_new_session=True)
+        with open(self.log_path, "wb") as log:  # the child writes to its own copy of the descriptor
+            self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                         env=self.env, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -370,9 +371,8 @@ def compare(opts: Options, targets: list[Target], batches: list[int]) -> None:
 def start_bare(opts: Options, workers: int, answer: str = "204") -> Target:
     port = free_port()
     label = f"bare-starlette-w{workers}" + ("" if answer == "204" else f"-{answer}-answer")
-    server = ServerProcess(label, python_cmd() + [str(HERE / "bare_app.py"), "--port", str(port),
-                                                  "--workers", str(workers), "--answer", answer], port, opts.tmp,
-                           workers)
+    server = ServerProcess(label, [*python_cmd(), str(HERE / "bare_app.py"), "--port", str(port),
+                                   "--workers", str(workers), "--answer", answer], port, opts.tmp, workers)
     server.start()
     return Target(label, server)
 
@@ -382,14 +382,14 @@ def start_trailmark(opts: Options, database: str, workers: int,
     """Trailmark on a fresh database: a workspace first, then the server, then pings for session tokens."""
     port = free_port()
     label = f"trailmark-{'postgres' if database.startswith('postgres') else 'sqlite'}-w{workers}"
-    made = subprocess.run(python_cmd() + ["-m", "trailmark", "workspace", "create", "--name", "Bench", "--json",
-                                          "--database", database], cwd=ROOT, capture_output=True, text=True)
+    made = subprocess.run([*python_cmd(), "-m", "trailmark", "workspace", "create", "--name", "Bench", "--json",
+                           "--database", database], cwd=ROOT, capture_output=True, text=True)
     if made.returncode != 0:
         raise RuntimeError(f"workspace create failed: {(made.stderr or made.stdout).strip().splitlines()[-1:]}")
     app_id = json.loads(made.stdout)["app_id"]
-    server = ServerProcess(label, python_cmd() + ["-m", "trailmark", "serve", "--database", database, "--port", str(port),
-                                                  "--log-level", "warning", "--workers", str(workers)], port, opts.tmp,
-                           workers)
+    server = ServerProcess(label, [*python_cmd(), "-m", "trailmark", "serve", "--database", database,
+                                   "--port", str(port), "--log-level", "warning", "--workers", str(workers)],
+                           port, opts.tmp, workers)
     server.start()
     try:
         sessions = [post_json(port, "/messenger/web/ping", {"app_id": app_id, "page": "http://site.example/"})["session"]
@@ -521,7 +521,7 @@ async def pg_admin() -> tuple[Any, str] | tuple[None, str]:
     for url in PG_ADMIN_URLS:
         try:
             return await asyncpg.connect(url, timeout=3), url
-        except Exception as exc:  # noqa: BLE001 - any failure means "not reachable this way"
+        except Exception as exc:  # any failure means "not reachable this way"
             last = f"{type(exc).__name__}: {exc}"
     return None, f"PostgreSQL on 127.0.0.1:5432 unreachable ({last})"
 
@@ -580,7 +580,8 @@ def start_profiler(opts: Options, server: ServerProcess, label: str) -> subproce
         NOTES.append("--profile: py-spy is not installed (pip install py-spy); no profile taken")
         return None
     out = opts.tmp / f"{label}.pyspy.txt"
-    return subprocess.Popen([spy, "record", "-p", str(server.serving_pids()[0]), "-d", str(max(1, int(opts.seconds) - 1)),
+    return subprocess.Popen([spy, "record", "-p", str(server.serving_pids()[0]),
+                             "-d", str(max(1, int(opts.seconds) - 1)),
                              "-r", "250", "-f", "raw", "--threads", "-o", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -685,13 +686,15 @@ async def convert_bench(tmp: Path, big: int, runs: int) -> None:
                     v = await store.create_visitor(ws)
                     first = min(size, 10)  # through the real ingest path: names created, aggregates kept
                     await store.append_events(AppendRequest(ws.id, v.id, "js", [
-                        NewEvent(event_name=f"bench-{i % 5}", created_at=int(time.time()) - i, dedupe_key=f"c:{v.id}:{i}",
-                                 metadata={"plan": "pro"}, metadata_types={"plan": "string"}) for i in range(first)]))
+                        NewEvent(event_name=f"bench-{i % 5}", created_at=int(time.time()) - i,
+                                 dedupe_key=f"c:{v.id}:{i}", metadata={"plan": "pro"},
+                                 metadata_types={"plan": "string"}) for i in range(first)]))
                     if size > first:
                         names = [n.id for n in await store.event_names(ws)]
                         await bulk_events(store, ws, v.id, size - first, names, f"{v.id}")
                     visitors[(op, size, r)] = v
-                await store.create_contact(ws, USER, external_id=f"bench-user-{size}-{r}", email=f"u{size}-{r}@example.com")
+                await store.create_contact(ws, USER, external_id=f"bench-user-{size}-{r}",
+                                           email=f"u{size}-{r}@example.com")
         total = await store.count_events(ws)
         say(f"    loaded {total:,} events for {runs * 4} visitors in {time.perf_counter() - t0:.1f} s")
 
@@ -701,13 +704,15 @@ async def convert_bench(tmp: Path, big: int, runs: int) -> None:
         for r in range(runs):
             for size in (sizes if r % 2 == 0 else sizes[::-1]):  # alternate the order
                 v = visitors[("lead", size, r)]
-                dt, lead = await timed(lambda: store.convert_to_lead(
-                    ws, v.id, email=f"lead-{size}-{r}@example.com", message="Hi", reason="bench", proof="none"))
+                dt, lead = await timed(functools.partial(
+                    store.convert_to_lead, ws, v.id, email=f"lead-{size}-{r}@example.com", message="Hi",
+                    reason="bench", proof="none"))
                 assert lead.role == "lead", lead
                 lead_t[size].append(dt)
                 v2 = visitors[("user", size, r)]
-                dt, user = await timed(lambda: store.identify_user(
-                    ws, v2.id, user_id=f"bench-user-{size}-{r}", email=None, reason="bench", proof="none"))
+                dt, user = await timed(functools.partial(
+                    store.identify_user, ws, v2.id, user_id=f"bench-user-{size}-{r}", email=None, reason="bench",
+                    proof="none"))
                 assert user.role == "user" and user.id != v2.id, user
                 user_t[size].append(dt)
                 merged[size] = user
@@ -730,21 +735,21 @@ async def convert_bench(tmp: Path, big: int, runs: int) -> None:
         page: dict[int, list[float]] = {s: [] for s in sizes}
         for _ in range(15):
             for size in sizes:
-                dt, events = await timed(lambda: store.events_for(ws, merged[size], limit=50))
+                dt, _events = await timed(functools.partial(store.events_for, ws, merged[size], limit=50))
                 page[size].append(dt)
         add("convert", f"first timeline page of that user afterwards, {big:,} events", ms(median_ms(page[large])),
             f"the same at {small} events", ms(median_ms(page[small])), median_ms(page[large]) / median_ms(page[small]))
         summ: dict[int, list[float]] = {s: [] for s in sizes}
         for _ in range(3):
             for size in sizes:
-                summ[size].append((await timed(lambda: store.event_summary(ws, merged[size])))[0])
+                summ[size].append((await timed(functools.partial(store.event_summary, ws, merged[size])))[0])
         add("convert", f"its recent-events summary (event_summary), {big:,} events", ms(median_ms(summ[large])),
             f"the same at {small} events", ms(median_ms(summ[small])), median_ms(summ[large]) / median_ms(summ[small]))
         if hasattr(store, "admin_merge_history"):  # the admin profile's merge history (admin_reads)
             hist: dict[int, list[float]] = {s: [] for s in sizes}
             for _ in range(5):
                 for size in sizes:
-                    hist[size].append((await timed(lambda: store.admin_merge_history(ws, merged[size])))[0])
+                    hist[size].append((await timed(functools.partial(store.admin_merge_history, ws, merged[size])))[0])
             add("convert", f"its merge history (admin_merge_history), {big:,} events", ms(median_ms(hist[large])),
                 f"the same at {small} events", ms(median_ms(hist[small])),
                 median_ms(hist[large]) / median_ms(hist[small]))
@@ -824,13 +829,14 @@ async def timeline_bench(ds: Any, small: Any, reps: int) -> None:
             before = (page[-1].created_at, page[-1].id)
             out["page2"] = [(await timed(lambda: store.events_for(ws, heavy, limit=50, before=before)))[0]
                             for _ in range(reps)]
-            out["summary"] = [(await timed(lambda: store.event_summary(ws, heavy)))[0] for _ in range(max(3, reps // 5))]
+            out["summary"] = [(await timed(lambda: store.event_summary(ws, heavy)))[0]
+                              for _ in range(max(3, reps // 5))]
             for q in list_queries(ds):
                 for fetch, how in list_calls(store, ws, q, dataset):
                     try:
-                        first, rows = await timed(fetch)
+                        _first, rows = await timed(fetch)
                         times = [(await timed(fetch))[0] for _ in range(max(5, reps // 3))]
-                    except Exception as exc:  # noqa: BLE001 - another engineer's work in progress: report it
+                    except Exception as exc:  # another engineer's work in progress: report it
                         out[q.label] = (how, None, f"{type(exc).__name__}: {exc}")
                         out.setdefault("failures", []).append(f"{q.label} [{how}]: {type(exc).__name__}: {exc}")
                         continue
@@ -862,7 +868,7 @@ async def timeline_bench(ds: Any, small: Any, reps: int) -> None:
         if times is None:
             add("timeline", f"{q.label} [{how}]", f"FAILED: {rows[:160]}")
             continue
-        b_how, b_times, b_rows = base.get(q.label, (how, None, 0))
+        _b_how, b_times, b_rows = base.get(q.label, (how, None, 0))
         add("timeline", f"{q.label} ({rows} shown) [{how}]", ms(median_ms(times)),
             f"the same at {small.events:,} stored ({b_rows} shown)", ms(median_ms(b_times)) if b_times else "?",
             median_ms(times) / median_ms(b_times) if b_times else None)

@@ -60,9 +60,9 @@ def main() -> int:
                               "--database", db, cwd=tmp).stdout)
         port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TRAILMARK_DATABASE_URL")}
-        log = open(tmp / "serve.log", "w")
-        proc = subprocess.Popen([bin_dir / "trailmark", "serve", "--port", str(port), "--database", db,
-                                 "--log-level", "warning"], cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
+        with open(tmp / "serve.log", "w") as log:  # the server writes to its own copy of the descriptor
+            proc = subprocess.Popen([bin_dir / "trailmark", "serve", "--port", str(port), "--database", db,
+                                     "--log-level", "warning"], cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{port}"
             for _ in range(100):
@@ -90,7 +90,6 @@ def main() -> int:
         finally:
             proc.terminate()
             proc.wait(10)
-            log.close()
         if failed:
             print((tmp / "serve.log").read_text(), file=sys.stderr)
             return 1

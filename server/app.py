@@ -20,7 +20,8 @@ from .live import LiveHub
 from .ratelimit import RateLimitMiddleware
 from .retention import purge_forever
 from .settings import Settings
-from .sources import segment, stripe as stripe_source
+from .sources import segment
+from .sources import stripe as stripe_source
 from .store import SQLStore, open_store
 from .visitor_limit import NewVisitorLimit
 

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,9 +16,9 @@ from tqdm import tqdm
 
 from . import __version__
 from .metadata import InvalidEventName, normalize_event_name
+from .snippet import paste_in_snippet
 from .store import SQLStore, with_store
 from .store.models import Workspace
-from .snippet import paste_in_snippet
 
 DEFAULT_DB = "trailmark.db"
 ASSUMED_SERVER_URL = "http://127.0.0.1:8000"  # serve's default address
@@ -105,7 +105,7 @@ def describe_settings(ws: Workspace) -> str:
              + (f"only {', '.join(ws.browser_event_names)}" if ws.browser_event_names else "any name"),
              f"  identity secret:       {ws.identity_secret}"]
     if ws.previous_identity_secret and ws.previous_secret_expires_at:
-        until = datetime.fromtimestamp(ws.previous_secret_expires_at, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        until = datetime.fromtimestamp(ws.previous_secret_expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
         lines.append(f"  previous secret:       still verifies until {until}")
     return "\n".join(lines)
 
@@ -238,7 +238,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 
 def _day(ts: int | None) -> str:
-    return datetime.fromtimestamp(ts or 0, timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(ts or 0, UTC).strftime("%Y-%m-%d")
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -264,7 +264,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
                 continue
             bar = ProgressBar(f"{label}", events + visitors)
             deleted = await purge_workspace(store, ws, batch_size=args.batch_size,
-                                            progress=lambda e, v, bar=bar: bar.update(e + v))
+                                            progress=bar.update_sum)
             bar.done()
             print(f"{label}: deleted {deleted[0]} visitor events and {deleted[1]} expired visitors")
 
@@ -440,6 +440,10 @@ class ProgressBar:
     def update(self, count: int) -> None:
         self._bar.update(max(0, count - self._bar.n))  # callers report a running total
 
+    def update_sum(self, *counts: int) -> None:
+        """``update`` with the sum of several counts (purge_workspace reports events and visitors)."""
+        self.update(sum(counts))
+
     def done(self) -> None:
         self._bar.close()
 
@@ -472,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="the demo site wired to a local server, with a one-time admin sign-in link",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  trailmark demo\n  trailmark demo --sample-data   # a few weeks of visitors, leads and users\n"
+        epilog="examples:\n  trailmark demo\n"
+               "  trailmark demo --sample-data   # a few weeks of visitors, leads and users\n"
                "  trailmark demo --port 9000 --demo-port 9001")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
@@ -523,8 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser(
         "token", help="REST access tokens: create (shown once), list, revoke",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  trailmark token create --name 'CRM sync'\n  trailmark token create --app-id k3x9q2ab --json\n"
-               "  trailmark token list\n  trailmark token revoke 3")
+        epilog="examples:\n  trailmark token create --name 'CRM sync'\n"
+               "  trailmark token create --app-id k3x9q2ab --json\n  trailmark token list\n  trailmark token revoke 3")
     token_common = argparse.ArgumentParser(add_help=False)
     token_common.add_argument("--app-id", help="the workspace (default: the only one)")
     token_common.add_argument("--database", default=default_db, help=db_help)
@@ -637,7 +642,7 @@ def add_examples(sub: Any) -> None:
             command.formatter_class = argparse.RawDescriptionHelpFormatter
         inner = getattr(command, "_subparsers", None)
         for action in inner._group_actions if inner else []:
-            for sub_name, sub_command in getattr(action, "choices", {}).items():
+            for sub_command in getattr(action, "choices", {}).values():
                 if not sub_command.epilog:
                     sub_command.epilog = command.epilog
                     sub_command.formatter_class = argparse.RawDescriptionHelpFormatter

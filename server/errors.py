@@ -23,7 +23,7 @@ class ApiError(Exception):
         self.errors: list[dict[str, Any]] = [_item(code, message, field)]
         self.headers = headers or {}
 
-    def also(self, code: str, message: str, field: str | None = None) -> "ApiError":
+    def also(self, code: str, message: str, field: str | None = None) -> ApiError:
         self.errors.append(_item(code, message, field))
         return self
 

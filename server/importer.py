@@ -37,8 +37,8 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import IO, Any
+from datetime import UTC, datetime
+from typing import IO, Any, BinaryIO, cast
 
 from .errors import ApiError
 from .ingest import loads_strict, validate_event
@@ -143,8 +143,8 @@ def cell_value(text: str) -> Any:
         number = int(text)
         return number if abs(number) <= MAX_NUMBER else text
     if _FLOAT.match(text):
-        number = float(text)
-        return number if math.isfinite(number) else text  # 1e999 overflows: kept as the text it was
+        real = float(text)
+        return real if math.isfinite(real) else text  # 1e999 overflows: kept as the text it was
     if text.startswith("{") and text.endswith("}"):
         try:
             value = loads_strict(text)
@@ -217,7 +217,7 @@ def read_created_at(value: Any) -> int | float:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             raise RowError("created_at must be unix seconds or an ISO-8601 date") from None
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
     raise RowError("created_at must be unix seconds or an ISO-8601 date")
 
 
@@ -291,9 +291,10 @@ def _worker_main(argv: list[str]) -> None:
     try:
         try:
             with open(args["path"], encoding="utf-8-sig", newline="") as stream:
+                binary = cast(BinaryIO, stream.buffer)  # text-mode open() reads through a BufferedReader
                 reader = read_csv(stream) if args["format"] == "csv" else read_jsonl(stream)
                 for batch in validated_batches(reader, strict=args["strict"], now=args["now"],
-                                               chunk_rows=args["chunk_rows"], position=stream.buffer.tell):
+                                               chunk_rows=args["chunk_rows"], position=binary.tell):
                     send(batch)
             send(None)
         except BrokenPipeError:
@@ -370,14 +371,14 @@ async def store_chunk(store: SQLStore, ws: Workspace, rows: list[ValidRow], summ
         for cid in contact_ids])
     accepted = duplicate = 0
     dropped_metadata = summary.dropped_metadata
-    for cid, outcome in zip(contact_ids, outcomes):
+    for cid, outcome in zip(contact_ids, outcomes, strict=True):
         group = per_contact[cid]
         if isinstance(outcome, ApiError):
             refused += [(row[0], outcome.errors[0]["message"]) for row in group]
             continue
         if isinstance(outcome, BaseException):
             raise outcome
-        for row, result in zip(group, outcome):
+        for row, result in zip(group, outcome, strict=True):
             status = result.status
             if status == "accepted":
                 accepted += 1
@@ -477,7 +478,7 @@ async def import_file(store: SQLStore, ws: Workspace, path: str, *, fmt: str | N
             if started:
                 return await _import_in_worker(store, ws, path, fmt, *started, now=now, chunk_rows=chunk_rows,
                                                create_users=create_users, progress=report)
-        stream: IO[str] = open(path, encoding="utf-8-sig", newline="")
+        stream: IO[str] = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed by `with stream` below)
     else:
         stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
         total = 0
@@ -503,7 +504,8 @@ def _start_worker(path: str, fmt: str, *, strict: bool, now: int,
     if os.name != "posix" or not sys.executable or getattr(sys, "frozen", False):
         return None
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    code = f"import sys; sys.path.insert(0, sys.argv[1]); from {__name__} import _worker_main; _worker_main(sys.argv[2:])"
+    code = (f"import sys; sys.path.insert(0, sys.argv[1]); from {__name__} import _worker_main; "
+            "_worker_main(sys.argv[2:])")
     args = json.dumps({"path": path, "format": fmt, "strict": strict, "now": now, "chunk_rows": chunk_rows})
     read_fd, write_fd = os.pipe()
     try:
@@ -554,7 +556,7 @@ async def _import_in_worker(store: SQLStore, ws: Workspace, path: str, fmt: str,
                 raise RuntimeError(f"the import's reader process ended unexpectedly (status {status})") from None
             log.warning("the import's reader process could not run (status %s): reading %s in this process",
                         status, path)
-            stream = open(path, encoding="utf-8-sig", newline="")
+            stream = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed in the finally below)
             here.append(_one_at_a_time(_read_here(stream, fmt, strict=ws.strict_metadata, now=now,
                                                   chunk_rows=chunk_rows, positions=True)))
             return await here[0]()

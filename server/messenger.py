@@ -242,7 +242,7 @@ async def events(request: Request) -> Response:
         raise
     raw_events = data["events"]
     body = []
-    for raw, event, result in zip(raw_events, batch, results):
+    for raw, event, result in zip(raw_events, batch, results, strict=True):
         item: dict[str, Any] = {"id": raw["id"], "status": result.status}
         if result.reason:
             item["reason"] = result.reason

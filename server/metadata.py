@@ -253,8 +253,9 @@ def validate_metadata(raw: Any) -> CleanMetadata:
 
 
 # Keys repeat from event to event (an import of 100,000 rows has a few dozen), so each distinct key is
-# checked once (and each event name normalized once, in normalize_event_name): raw key → (stored key, shown key, None) or (None, shown key, why it is refused). Bounded:
-# emptied when full, so a stream of distinct keys costs what it did without the cache.
+# checked once (and each event name normalized once, in normalize_event_name): raw key → (stored key,
+# shown key, None) or (None, shown key, why it is refused). Bounded: emptied when full, so a stream of
+# distinct keys costs what it did without the cache.
 _KEYS: dict[str, tuple[str, str, str | None]] = {}
 _NAMES: dict[str, str] = {}  # the same for event names: raw name → normalized name (valid ones only)
 _KEYS_LIMIT = 4096

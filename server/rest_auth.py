@@ -7,6 +7,7 @@ import re
 from starlette.requests import Request
 
 from .errors import ApiError, unauthorized
+from .store import SQLStore
 from .store.models import Workspace
 
 # Intercom accepts 1.0 … 2.17, Unstable and Preview; a missing header means the app default.
@@ -18,7 +19,8 @@ async def rest_workspace(request: Request) -> Workspace:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("Access Token Invalid")
-    ws = await request.app.state.store.workspace_by_token(token.strip())
+    store: SQLStore = request.app.state.store
+    ws = await store.workspace_by_token(token.strip())
     if ws is None:
         raise unauthorized("Access Token Invalid")
     version = request.headers.get("intercom-version")

@@ -21,8 +21,20 @@ from .rest_auth import rest_workspace
 from .rest_events import path_param, query_param, read_json
 from .store import SQLStore
 from .store.contacts_store import (
-    ALL_OPERATORS, ATTRIBUTE, BOOLEAN, DATE, INTEGER, OPERATORS, STRING, ContactPage, ContactView, Filter,
-    Group, Query, decode_cursor, field_kind,
+    ALL_OPERATORS,
+    ATTRIBUTE,
+    BOOLEAN,
+    DATE,
+    INTEGER,
+    OPERATORS,
+    STRING,
+    ContactPage,
+    ContactView,
+    Filter,
+    Group,
+    Query,
+    decode_cursor,
+    field_kind,
 )
 from .store.models import LEAD, USER, VISITOR, Contact, Workspace
 

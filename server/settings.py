@@ -21,7 +21,7 @@ class Settings:
     body_timeout_seconds: float = 10.0  # a request body still incomplete after this gets 408 (server/body_timeout.py)
 
     @classmethod
-    def from_env(cls, **overrides: object) -> "Settings":
+    def from_env(cls, **overrides: object) -> Settings:
         values: dict[str, object] = {
             "database_url": os.environ.get("TRAILMARK_DATABASE_URL", "trailmark.db"),
             "public_url": os.environ.get("TRAILMARK_PUBLIC_URL") or None,

@@ -15,10 +15,12 @@ import hashlib
 import json
 import logging
 import re
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .assets import read_snippet_bytes
+
 # The build's first line: ``// trailmark shim.js sha256=<64 hex>``.
 BUILD_HEADER = re.compile(r"^// trailmark (?P<name>[a-z]+\.js) sha256=(?P<sha>[0-9a-f]{64})$")
 

@@ -201,7 +201,8 @@ async def test_sessions_survive_a_restart_and_the_key_is_not_in_the_database(adm
     store = open_store(store_url)
     app = create_app(Settings(database_url=store_url), store=store)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver", cookies=admin.client.cookies) as other:
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver",
+            cookies=admin.client.cookies) as other:
         answer = (await other.get("/admin/contacts")).status_code
     if store_url.startswith("postgresql"):
         assert answer == 303  # signed by another process's key: sign in again (or set TRAILMARK_SECRET_KEY)
@@ -220,7 +221,8 @@ async def test_a_shared_secret_key_keeps_sessions_across_processes(harness: Any,
     store = open_store(store_url)
     app = create_app(settings, store=store)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver", cookies=harness.client.cookies) as other:
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver",
+            cookies=harness.client.cookies) as other:
         assert (await other.get("/admin/contacts")).status_code == 200
 
 
@@ -490,7 +492,8 @@ async def test_profile_renders_metadata_by_type(admin: Any) -> None:
     assert img and 'loading="lazy"' in img.group(0) and 'referrerpolicy="no-referrer"' in img.group(0)
     assert "1 Jan 2026, 00:00 UTC" in page and 'title="2026-01-01 00:00:00 UTC"' in page
     # Key names as display names: dashes are not displayed (seed doc); the stored key is the hover text.
-    assert '<dt title="invited-friend">Invited friend</dt>' in page and '<dt title="order_number">Order number</dt>' in page
+    assert '<dt title="invited-friend">Invited friend</dt>' in page
+    assert '<dt title="order_number">Order number</dt>' in page
     assert ">Upload complete</a>" in page and ">Viewed pricing</a>" in page
     assert "as visitor" in page and "as lead" in page
     assert "Do you do invoices?" in page and "message-card prominent" in page

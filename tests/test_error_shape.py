@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.routing import Route
 
 from trailmark import identity
 from trailmark.app import routes
@@ -378,7 +379,9 @@ async def test_refusal_for_an_allowed_origin_list_is_an_error_list(make_harness:
 def _body_routes() -> list[tuple[str, str]]:
     out = []
     for route in routes():
-        for method in sorted(getattr(route, "methods", None) or ()):
+        if not isinstance(route, Route):  # only Routes answer methods (no Mounts)
+            continue
+        for method in sorted(route.methods or ()):
             if method in ("POST", "PUT", "PATCH"):
                 out.append((method, route.path))
     return out
@@ -413,6 +416,6 @@ async def test_every_body_route_refuses_bad_json_with_an_error_list(world_harnes
 def test_the_table_covers_every_messenger_and_events_endpoint() -> None:
     """A new browser or events endpoint needs rows in CASES (the sweep only checks generic JSON errors)."""
     covered = {(c.method, c.path.split("?")[0]) for c in CASES.values()}
-    for method, path in _body_routes() + [("GET", "/events")]:
+    for method, path in [*_body_routes(), ("GET", "/events")]:
         if path.startswith("/messenger/web/") or path == "/events":
             assert (method, path) in covered, f"no error-shape rows for {method} {path}"

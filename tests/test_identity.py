@@ -58,7 +58,7 @@ def _flip(ch: str) -> str:
 TAMPERINGS = {
     # Not the last character: its low bits are base64 padding, so some changes decode to the same bytes.
     "signature_second_to_last_char": lambda t: t[:-2] + _flip(t[-2]) + t[-1],
-    "signature_first_char": lambda t: ".".join(t.split(".")[:2] + [_flip(t.split(".")[2][0]) + t.split(".")[2][1:]]),
+    "signature_first_char": lambda t: ".".join([*t.split(".")[:2], _flip(t.split(".")[2][0]) + t.split(".")[2][1:]]),
     "other_id_same_signature": lambda t: "0" + t[1:],
     "timestamp_changed": lambda t: ".".join([t.split(".")[0], _flip(t.split(".")[1][0]) + t.split(".")[1][1:],
                                              t.split(".")[2]]),
@@ -169,7 +169,7 @@ def test_verify_user_hash_compares_in_constant_time_against_every_secret(monkeyp
         calls.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(identity.hmac, "compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)  # the module identity calls it from
     # A match on the first secret must not short-circuit (no timing hint on which secret matched).
     assert verify_user_hash(["current", "previous", "third"], "42", GOOD)
     assert len(calls) == 3
@@ -282,9 +282,9 @@ def test_a_token_signed_in_the_future_is_refused_beyond_clock_skew(monkeypatch):
     token = identity.sign_session("future-key", "contact-1")
     assert identity.read_session("future-key", token) == "contact-1"
     now = time.time()
-    monkeypatch.setattr(identity.time, "time", lambda: now - identity.CLOCK_SKEW - 60)
+    monkeypatch.setattr(time, "time", lambda: now - identity.CLOCK_SKEW - 60)
     assert identity.read_session("future-key", token) is None  # signed "later" than skew explains
-    monkeypatch.setattr(identity.time, "time", lambda: now + identity.SESSION_MAX_AGE + 60)
+    monkeypatch.setattr(time, "time", lambda: now + identity.SESSION_MAX_AGE + 60)
     assert identity.read_session("future-key", token) is None  # expired, though cached as verified
-    monkeypatch.setattr(identity.time, "time", lambda: now + 60)
+    monkeypatch.setattr(time, "time", lambda: now + 60)
     assert identity.read_session("future-key", token) == "contact-1"

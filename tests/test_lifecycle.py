@@ -59,12 +59,13 @@ async def test_contact_panel_turns_visitor_into_lead_with_recent_history(harness
     # Later events land on the lead and are marked as tracked by a lead.
     await h.track(lead["session"], event("e2", "asked-question"))
     events = await h.store.events_for(h.workspace, contact, limit=10)
-    assert [(e.event_name, e.role) for e in events][0] == ("asked-question", "lead")
+    assert (events[0].event_name, events[0].role) == ("asked-question", "lead")
 
 
 async def test_contact_panel_validates_input(harness):
     me = await harness.visitor()
-    for body, field in (({"email": "nope", "message": "hi"}, "email"), ({"email": "a@b.co", "message": " "}, "message")):
+    for body, field in (({"email": "nope", "message": "hi"}, "email"),
+                        ({"email": "a@b.co", "message": " "}, "message")):
         r = await harness.client.post("/messenger/web/conversations", content=json.dumps(
             {"app_id": harness.workspace.app_id, "session": me["session"], "device": me["device"], **body}))
         assert r.status_code == 400

@@ -152,7 +152,7 @@ def test_dropping_one_entry_keeps_the_others() -> None:
 
 
 # ------------------------------------------------------------------ key names
-FORBIDDEN = list(".$~`!@#%^&*'{}|\\\"") + ["\x00"]
+FORBIDDEN = [*".$~`!@#%^&*'{}|\\\"", "\x00"]
 
 
 @pytest.mark.parametrize("char", FORBIDDEN, ids=[f"U+{ord(c):04X}" for c in FORBIDDEN])
@@ -206,7 +206,8 @@ def test_non_string_key_is_refused_by_check_key() -> None:
         check_key(5)
 
 
-@pytest.mark.parametrize(("first", "second"), [("Plan", "plan"), ("plan", "PLAN"), ("Invited-Friend", "invited-friend")])
+@pytest.mark.parametrize(("first", "second"),
+                         [("Plan", "plan"), ("plan", "PLAN"), ("Invited-Friend", "invited-friend")])
 def test_keys_are_case_insensitive_so_the_second_spelling_is_a_duplicate(first: str, second: str) -> None:
     clean = validate_metadata({first: "pro", second: "free"})
     assert clean.values == {first.lower(): "pro"}  # the first one sent wins
@@ -318,6 +319,7 @@ metadata_dicts = st.dictionaries(
     max_size=30)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, database=None, deadline=None)
 @given(metadata_dicts)
 def test_validate_metadata_accounts_for_every_key_and_never_raises(raw: dict[str, Any]) -> None:
@@ -333,6 +335,7 @@ def test_validate_metadata_accounts_for_every_key_and_never_raises(raw: dict[str
     assert [k.strip().lower() for k in kept_raw] == list(clean.values)  # sent order is kept
 
 
+@pytest.mark.slow
 @settings(max_examples=300, database=None, deadline=None)
 @given(metadata_dicts)
 def test_validating_kept_metadata_again_changes_nothing(raw: dict[str, Any]) -> None:
@@ -368,7 +371,7 @@ URLS = ["http://", "https://", "http://x", "https://a.example/p.png", "https://a
         "http://a.example/[x].png", "http://\u2100.example/x.png", "https://a.example/é.png", "https:///path.png",
         "http:/a.example/x.png", "HTTP://a.example/x.png", "http://a.example/ x.png", "http://a.example/\tx.png",
         "https://a.example/" + "p" * 2040, "ftp://a.example/x.png", "http://a.example/x.png/", "http://?#"]
-url_text = st.lists(st.sampled_from(list("ab.:/?#[]@%-_~é\u2100 \t") + ["http://", "https://", ".png"]),
+url_text = st.lists(st.sampled_from([*"ab.:/?#[]@%-_~é\u2100 \t", "http://", "https://", ".png"]),
                    max_size=30).map("".join)
 
 
@@ -389,6 +392,7 @@ def test_url_fast_path_agrees_with_urlsplit_on_any_text(text: str) -> None:
         assert _http_url_path(url) == urlsplit_path(url), url
 
 
+@pytest.mark.slow
 @settings(max_examples=200, database=None, deadline=None)
 @given(metadata_dicts)
 def test_checking_a_key_again_gives_the_same_answer(raw: dict[str, Any]) -> None:

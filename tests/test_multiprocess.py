@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +24,7 @@ from trailmark.store import open_store
 
 from .backends import POSTGRES_SKIP, fresh_postgres_url
 
-pytestmark = [pytest.mark.postgres,
+pytestmark = [pytest.mark.postgres, pytest.mark.slow,
               pytest.mark.skipif(POSTGRES_SKIP is not None, reason=f"needs PostgreSQL: {POSTGRES_SKIP}")]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +40,7 @@ def free_port() -> int:
 def server_process(database_url: str) -> Iterator[str]:
     """``python -m server serve`` on a free port; yields its base URL once /health answers."""
     port = free_port()
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
     env = {**os.environ, "TRAILMARK_DATABASE_URL": database_url}
     proc = subprocess.Popen([sys.executable, "-m", "trailmark", "serve", "--database", database_url,
                              "--port", str(port), "--log-level", "warning"],
@@ -85,7 +86,7 @@ async def test_two_servers_one_database_store_every_event_once(database_url):
             async with httpx.AsyncClient(base_url=a_url) as a, httpx.AsyncClient(base_url=b_url) as b:
                 servers = (a, b)
 
-                async def post(client: httpx.AsyncClient, path: str, **body: object) -> dict:
+                async def post(client: httpx.AsyncClient, path: str, **body: object) -> dict[str, Any]:
                     r = await client.post(path, content=json.dumps({"app_id": ws.app_id, **body}),
                                           headers={"content-type": "text/plain"})
                     assert r.status_code == 200, r.text

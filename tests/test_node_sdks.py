@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from trailmark.store.models import Workspace
+
 from .live_server import in_store, running_server
 
 NODE_DIR = Path(__file__).parent / "node"
@@ -45,7 +46,8 @@ def _skip_reason() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")]
 
 
 @dataclass

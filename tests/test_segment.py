@@ -7,7 +7,7 @@ import base64
 import gzip
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -21,7 +21,7 @@ def basic(key: str) -> dict[str, str]:
 
 
 def iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
 async def post(h: Any, path: str, body: Any, key: str | None = None, **headers: str) -> httpx.Response:
@@ -286,8 +286,9 @@ async def test_malformed_payloads_are_400_in_the_error_shape_and_store_nothing(h
         err = r.json()
         assert err["type"] == "error.list" and err["errors"][0]["code"].startswith("parameter_"), err
         assert err["errors"][0].get("field") == field, (body, err)
-    for body in ({"batch": "nope"}, {"batch": []}, {}):
-        assert_error(await post(h, "/v1/batch", body), 400, "parameter_invalid", "batch")
+    bad_batches: list[dict[str, Any]] = [{"batch": "nope"}, {"batch": []}, {}]
+    for batch in bad_batches:
+        assert_error(await post(h, "/v1/batch", batch), 400, "parameter_invalid", "batch")
     assert_error(await post(h, "/v1/track", b"x" * (33 * 1024)), 413, "request_too_large")
     r = await post(h, "/v1/identify", {"userId": "u-nul", "traits": {"name": "a\u0000b", "email": "x\u0000@y.co"}})
     assert r.status_code == 200 and {d["key"] for d in r.json()["dropped"]} == {"name", "email"}
@@ -321,7 +322,7 @@ def test_segments_python_library_sends_to_a_real_server(store_url, tmp_path):
             client.track(user_id="u-1", event="Order Completed", properties={"revenue": 12.5, "items": 2},
                          message_id="order-1")
         bad = analytics.Client("not-the-key", host=f"http://127.0.0.1:{port}", sync_mode=True, max_retries=0)
-        with pytest.raises(Exception, match="401|Write key"):
+        with pytest.raises(Exception, match=r"401|Write key"):
             bad.track(user_id="u-1", event="Nope")
 
     async def check(store: Any) -> tuple[Any, list[Any]]:

@@ -92,7 +92,7 @@ async def test_concurrent_migrations_from_several_stores_and_processes(store_url
         await asyncio.gather(*(s.open() for s in opened))
         try:
             outputs = [await asyncio.to_thread(p.communicate, timeout=60) for p in procs]
-            for proc, (_, err) in zip(procs, outputs):
+            for proc, (_, err) in zip(procs, outputs, strict=True):
                 assert proc.returncode == 0, err.decode()
             assert await schema_versions(opened[0]) == [v for v, _, _ in MIGRATIONS]
             await opened[0].create_workspace("After concurrent migrations")
@@ -180,7 +180,8 @@ async def test_concurrent_pings_lose_no_attribute(store_url):
         ws = await a.create_workspace("Touch")
         v = await a.create_visitor(ws)
         await asyncio.gather(*(s.touch_contact(ws, v.id, {f"attr{i}": i}) for i in range(12) for s in [(a, b)[i % 2]]))
-        assert (await a.get_contact(ws, v.id)).custom_attributes == {f"attr{i}": i for i in range(12)}
+        contact = await a.get_contact(ws, v.id)
+        assert contact is not None and contact.custom_attributes == {f"attr{i}": i for i in range(12)}
 
 
 async def test_identify_user_merges_visitor_into_existing_user_keeping_every_event_once(store, ws):
@@ -206,10 +207,11 @@ async def test_two_visitors_identifying_as_one_new_user_at_once_make_one_user(st
             await append(a, ws, v.id, ev(f"v{i}", f"page-{i}"))
         users = await asyncio.gather(*(s.identify_user(ws, v.id, user_id="new-user", email=None, reason="boot",
                                                        proof="none")
-                                       for s, v in zip((a, b, a, b), visitors)))
+                                       for s, v in zip((a, b, a, b), visitors, strict=True)))
         assert len({u.id for u in users}) == 1
         [user] = {u.id for u in users}
-        assert (await a.find_contact(ws, user_id="new-user")).id == user
+        found = await a.find_contact(ws, user_id="new-user")
+        assert found is not None and found.id == user
         assert await timeline(a, ws, user) == [f"page-{i}" for i in range(4)]
         kinds = sorted(m.kind for m in await a.merges_for(ws, user) if m.into_contact == user)
         assert kinds == ["convert", "merge", "merge", "merge"]
@@ -330,7 +332,8 @@ async def test_history_stats_read_only_the_covering_index(store, ws):
     index (never a scan, never a table row), so the cost follows the visible events, not the stored ones."""
     if store.db.dialect != "sqlite":
         pytest.skip("PostgreSQL picks its plan from statistics")
-    queries = [(history_stats_sql(2) + "SELECT * FROM h_stats", [("a", None), ("b", 1)]),
+    queries: list[tuple[str, list[tuple[str, int | None]]]] = [
+        (history_stats_sql(2) + "SELECT * FROM h_stats", [("a", None), ("b", 1)]),
                (history_stats_sql(1, count_only=True, visitor_only=True) + "SELECT SUM(n) FROM h_stats", [("a", 1)])]
     for sql, sources in queries:
         async with store.db.read() as conn:

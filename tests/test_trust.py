@@ -171,8 +171,8 @@ def test_identity_verification_is_switched_on_and_off_from_the_cli(tmp_path, cap
     assert listed[0]["enforce_identity_verification"] is True
     assert listed[0]["identity_secret"] == made["identity_secret"]
     assert "access_token" not in listed[0]  # the list never prints the token
-    out = json.loads(run_cli(capsys, "workspace", "set", "--no-enforce-identity-verification", "--rotate-identity-secret",
-                             "--json", "--database", db))
+    out = json.loads(run_cli(capsys, "workspace", "set", "--no-enforce-identity-verification",
+                             "--rotate-identity-secret", "--json", "--database", db))
     assert out["enforce_identity_verification"] is False
     assert out["identity_secret"] != made["identity_secret"]
     assert out["previous_identity_secret_expires_at"] is not None
@@ -209,12 +209,12 @@ async def _boot_against(db: str, made: dict[str, Any]) -> None:
 
     store = open_store(db)
     app = create_app(Settings(database_url=db), store=store)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            r = await client.post("/messenger/web/ping",
-                                  content=json.dumps({"app_id": made["app_id"], "user": {"user_id": "victim-1"}}))
-            assert r.status_code == 401
-            proof = identity.user_hash(made["identity_secret"], "victim-1")
-            r = await client.post("/messenger/web/ping", content=json.dumps(
-                {"app_id": made["app_id"], "user": {"user_id": "victim-1", "user_hash": proof}}))
-            assert r.status_code == 200 and r.json()["contact"]["role"] == "user"
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        r = await client.post("/messenger/web/ping",
+                              content=json.dumps({"app_id": made["app_id"], "user": {"user_id": "victim-1"}}))
+        assert r.status_code == 401
+        proof = identity.user_hash(made["identity_secret"], "victim-1")
+        r = await client.post("/messenger/web/ping", content=json.dumps(
+            {"app_id": made["app_id"], "user": {"user_id": "victim-1", "user_hash": proof}}))
+        assert r.status_code == 200 and r.json()["contact"]["role"] == "user"

@@ -222,7 +222,7 @@ async def test_an_archived_event_name_keeps_its_description_and_stays_archived(u
         "user_id": "acme-u1", "event_name": "after-upgrade", "created_at": int(time.time()) - 60,
         "metadata": {"price": {"amount": 100, "currency": "usd"}}})
     assert r.status_code == 202 and r.headers.get("X-Trailmark-Event-Status") == "accepted"
-    assert [e["event_name"] for e in await u.timeline(ws, user)][0] == "after-upgrade"
+    assert (await u.timeline(ws, user))[0]["event_name"] == "after-upgrade"
 
 
 # ------------------------------------------------------------------------------------------ identity
@@ -303,7 +303,7 @@ async def test_segment_write_key_and_stripe_secret_still_work(upgraded: Upgraded
         statuses.append(r.json()["status"])
     assert statuses == ["accepted", "duplicate"]
     user = label(ws, "user-1")
-    assert [e["event_name"] for e in await u.timeline(ws, user)][0] == "plan upgraded"
+    assert (await u.timeline(ws, user))[0]["event_name"] == "plan upgraded"
 
     stripe = ws["stripe"]
     payer = label(ws, stripe["contact_label"])
@@ -386,7 +386,7 @@ async def test_trailmark_migrate_upgrades_and_is_idempotent(backend: str, tmp_pa
         ws = MANIFEST[backend]["workspaces"][0]
         store = open_store(url)
         app = create_app(Settings(database_url=url, purge_interval_seconds=0), store=store)
-        async with app.router.lifespan_context(app):
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
-                r = await c.get("/contacts", headers={"Authorization": f"Bearer {ws['access_token']}"})
-                assert r.status_code == 200 and r.json()["total_count"] == len(ws["contacts_listing"])
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+            r = await c.get("/contacts", headers={"Authorization": f"Bearer {ws['access_token']}"})
+            assert r.status_code == 200 and r.json()["total_count"] == len(ws["contacts_listing"])

@@ -60,7 +60,7 @@ class ContactQuery:
     def filters(self) -> list[EventFilter]:
         return [f for f in (row.as_filter() for row in self.rows) if f is not None]
 
-    def params(self, *, role: str | None | bool = False, after: tuple[int, str] | None = None,
+    def params(self, *, role: str | bool | None = False, after: tuple[int, str] | None = None,
                without: int | None = None) -> str:
         """This query as a URL query string, with ``role`` replaced (when given), the cursor ``after``,
         and the row ``without`` left out."""

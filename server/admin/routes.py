@@ -13,7 +13,6 @@ import hmac
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -274,7 +273,8 @@ async def contact(admin: Admin) -> Response:
     before = _event_cursor(admin.request.query_params.get("before"))
     only = admin.request.query_params.get("event", "").strip()[:255] or None
     events = await admin.store.events_for(ws, person, limit=TIMELINE_PAGE + 1, before=before, event_name=only)
-    older = (events[TIMELINE_PAGE - 1].created_at, events[TIMELINE_PAGE - 1].id) if len(events) > TIMELINE_PAGE else None
+    last = events[TIMELINE_PAGE - 1] if len(events) > TIMELINE_PAGE else None
+    older = (last.created_at, last.id) if last is not None else None
     timeline = [(e, show_metadata(e.metadata, e.metadata_types)) for e in events[:TIMELINE_PAGE]]
     summary = await admin.store.event_summary(ws, person)
     history = await admin.store.admin_merge_history(ws, person)
@@ -300,8 +300,8 @@ async def convert_contact(admin: Admin) -> Response:
     if person.role != VISITOR or person.merged_into:
         admin.notice(f"This contact is already a {person.role}.", error=True)
         return admin.redirect(url)
-    await admin.store.convert_to_lead(admin.workspace, person.id, reason=f"converted by teammate {admin.teammate.email}",
-                                      proof="admin")
+    await admin.store.convert_to_lead(admin.workspace, person.id,
+                                      reason=f"converted by teammate {admin.teammate.email}", proof="admin")
     admin.notice("Converted to a lead. Their recent visitor history stays on the timeline.")
     return admin.redirect(url)
 

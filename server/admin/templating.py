@@ -19,7 +19,6 @@ from .. import __version__
 from ..metadata import display_name
 from . import render
 
-
 # Defence in depth: even if something slipped through escaping, no inline script or handler would run.
 # Images may come from any http(s) host (metadata images); nothing else leaves the origin.
 SECURITY_HEADERS = {

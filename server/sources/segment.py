@@ -27,7 +27,7 @@ import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -145,7 +145,7 @@ def parse_time(value: Any, field: str) -> float:
     except ValueError:
         raise bad_request(f"{field} must be an ISO-8601 date string", field) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 
@@ -385,8 +385,8 @@ async def persist(store: SQLStore, caller: Caller, messages: list[tuple[int, Mes
     outcomes = await asyncio.gather(
         *(store.append_events(AppendRequest(ws.id, cid, SOURCE, [e for _, e in per_contact[cid]]))
           for cid in contact_ids), return_exceptions=True)
-    for cid, outcome in zip(contact_ids, outcomes):
-        for (index, _), result in zip(per_contact[cid], outcome if isinstance(outcome, list) else []):
+    for cid, outcome in zip(contact_ids, outcomes, strict=True):
+        for (index, _), result in zip(per_contact[cid], outcome if isinstance(outcome, list) else [], strict=False):
             results[index] = {"status": result.status, **({"reason": result.reason} if result.reason else {})}
         if isinstance(outcome, ApiError):
             for index, _ in per_contact[cid]:
@@ -441,12 +441,12 @@ async def batch(request: Request) -> Response:
             rejected[i] = err
     if not valid:
         first = next(iter(rejected.values()))
-        err = ApiError(first.status, **first.errors[0])
+        combined = ApiError(first.status, **first.errors[0])
         for other in rejected.values():
             for item in other.errors:
                 if item is not first.errors[0]:
-                    err.also(**item)
-        raise err
+                    combined.also(**item)
+        raise combined
     results = await persist(request.app.state.store, caller, valid)
     counts: dict[str, int] = defaultdict(int)
     dropped, warnings = [], []

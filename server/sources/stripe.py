@@ -108,7 +108,7 @@ def customer_email(obj: dict[str, Any]) -> str | None:
         candidates.append(obj.get("email"))
     if isinstance(obj.get("customer"), dict):  # an expanded customer
         candidates.append(obj["customer"].get("email"))
-    return next((c.strip() for c in candidates if _str(c) and "@" in c), None)
+    return next((s.strip() for c in candidates if (s := _str(c)) and "@" in s), None)
 
 
 def _subscription_of(obj: dict[str, Any]) -> str | None:
@@ -155,7 +155,9 @@ def _charge(obj: dict[str, Any], amount_field: str) -> dict[str, Any]:
 
 
 def _subscription(obj: dict[str, Any]) -> dict[str, Any]:
-    details = obj.get("cancellation_details") if isinstance(obj.get("cancellation_details"), dict) else {}
+    details = obj.get("cancellation_details")
+    if not isinstance(details, dict):
+        details = {}
     return {"subscription": obj.get("id"), "customer": customer_id(obj), "status": _str(obj.get("status")),
             **_plan(obj), "trial_ends_at": _int(obj.get("trial_end")), "canceled_at": _int(obj.get("canceled_at")),
             "cancel_reason": _str(details.get("reason")), "cancel_feedback": _str(details.get("feedback"))}

@@ -464,7 +464,8 @@ async def _visible_count(conn: Conn, merge: Merge, source: Contact | None) -> in
     else:
         floor = source.visitor_floor if source else None
     if conn.dialect == "postgres":
-        sql, args = "SELECT COUNT(*) AS n FROM events e WHERE e.contact_id = ?", [merge.from_contact]
+        sql = "SELECT COUNT(*) AS n FROM events e WHERE e.contact_id = ?"
+        args: list[str | int | None] = [merge.from_contact]
         if visitor_only:
             sql, args = sql + " AND e.role = 'visitor' AND e.created_at >= ?", [*args, floor]
         elif floor is not None:

@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ApiError
 from .db import Conn, Database
@@ -296,6 +296,9 @@ class ContactsStore:
 
     db: Database
 
+    if TYPE_CHECKING:  # SourcesStore's, mixed in beside this class by SQLStore
+        async def delete_contact(self, workspace: Workspace, contact_id: str) -> dict[str, Any] | None: ...
+
     _LIVE = "c.workspace_id = ? AND c.merged_into IS NULL AND c.role IN ('user', 'lead')"
 
     # ------------------------------------------------------------ reading
@@ -358,8 +361,7 @@ class ContactsStore:
                 "phone": fields.get("phone"), "name": fields.get("name"), "avatar": fields.get("avatar"),
                 "owner_id": fields.get("owner_id"),
                 "unsubscribed_from_emails": int(bool(fields.get("unsubscribed_from_emails"))),
-                "signed_up_at": fields["signed_up_at"] if "signed_up_at" in fields
-                else (t if role == USER else None),
+                "signed_up_at": fields.get("signed_up_at", t if role == USER else None),
                 "last_seen_at": fields.get("last_seen_at"),
             }
             columns = ["id", "workspace_id", *values, "custom_attributes", "created_at", "updated_at"]
@@ -416,7 +418,7 @@ class ContactsStore:
         async with self.db.read() as conn:
             row = await conn.fetch_one(f"SELECT * FROM contacts c WHERE {self._LIVE} AND c.id = ?",
                                        (workspace.id, contact_id))
-        if row is None or await self.delete_contact(workspace, contact_id) is None:  # type: ignore[attr-defined]
+        if row is None or await self.delete_contact(workspace, contact_id) is None:
             raise ApiError(404, "not_found", "Contact Not Found")
         return ContactView.from_row(row)
 
@@ -508,5 +510,18 @@ async def _check_unique(conn: Conn, workspace_id: int, self_id: str | None, role
                            "email")
 
 
-__all__ = ["ContactsStore", "ContactView", "ContactPage", "Filter", "Group", "Query", "SEARCH_FIELDS",
-           "OPERATORS", "ALL_OPERATORS", "field_kind", "compile_query", "encode_cursor", "decode_cursor"]
+__all__ = [
+    "ALL_OPERATORS",
+    "OPERATORS",
+    "SEARCH_FIELDS",
+    "ContactPage",
+    "ContactView",
+    "ContactsStore",
+    "Filter",
+    "Group",
+    "Query",
+    "compile_query",
+    "decode_cursor",
+    "encode_cursor",
+    "field_kind",
+]

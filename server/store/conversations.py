@@ -154,7 +154,7 @@ class ConversationStore:
                 current = await conn.fetch_one(
                     "SELECT MAX(id) AS id FROM conversations WHERE workspace_id = ? AND contact_id = ?",
                     (workspace.id, contact_id))
-                assert current is not None
+            assert current is not None
             cid = int(current["id"])
             part = await _add_part(conn, cid, COMMENT, CONTACT, contact_id, body, t, client_id)
             # Writing means having read what came before.
@@ -199,7 +199,8 @@ class ConversationStore:
     # ------------------------------------------------------------ the team's side (inbox)
     async def inbox(self, workspace: Workspace, *, state: str | None = OPEN, assignee_id: int | None = None,
                     unassigned: bool = False, limit: int = 50) -> list[Conversation]:
-        where, args = ["cv.workspace_id = ?"], [workspace.id]
+        where = ["cv.workspace_id = ?"]
+        args: list[int | str] = [workspace.id]
         if state is not None:
             where.append("cv.state = ?")
             args.append(state)
@@ -236,7 +237,8 @@ class ConversationStore:
         """Every conversation shown on a contact's profile (its own and its merged contacts')."""
         async with self.db.read() as conn:
             rows = await conn.fetch_all(f"{_SELECT} WHERE cv.workspace_id = ? AND {OWNED_BY} "
-                                        "ORDER BY cv.updated_at DESC, cv.id DESC", (workspace.id, contact_id, contact_id))
+                                        "ORDER BY cv.updated_at DESC, cv.id DESC",
+                                        (workspace.id, contact_id, contact_id))
         return [Conversation.from_row(r) for r in rows]
 
     async def mark_read_by_team(self, workspace: Workspace, conversation_id: int) -> None:

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,8 +24,9 @@ from .schema import MIGRATIONS, PYTHON_STEPS
 log = logging.getLogger("trailmark.store")
 
 Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name
-Job = Callable[["Conn"], Awaitable[Any]]
-GroupJob = Callable[["Conn", list[Any]], Awaitable[list[Any]]]
+# Coroutines (async defs), not any awaitable: the SQLite writer thread runs them with run_to_completion.
+Job = Callable[["Conn"], Coroutine[Any, Any, Any]]
+GroupJob = Callable[["Conn", list[Any]], Coroutine[Any, Any, list[Any]]]
 
 
 class Conn(Protocol):
@@ -60,7 +61,7 @@ class SQLiteConn:
 
     async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
         rows = await self.db.execute_fetchall(sql, tuple(args))
-        return rows[0] if rows else None
+        return next(iter(rows), None)
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
         async with self.db.execute(sql, tuple(args)) as cur:
@@ -293,7 +294,7 @@ class SQLiteDatabase:
                 # A grouped job returns one outcome per item (a value or an exception) and must not
                 # leave partial writes behind for an item it refuses.
                 results = run_to_completion(group(conn, [batch[i].item for i in members]))
-                for i, result in zip(members, results):
+                for i, result in zip(members, results, strict=True):
                     outcomes[i] = (not isinstance(result, BaseException), result)
             conn.db.execute("COMMIT").close()
         except BaseException as caught:  # a job raising CancelledError & co. must not leave the transaction open
@@ -329,10 +330,8 @@ def create_private_file(path: str) -> None:
     every visitor's events and the workspaces' signing keys."""
     if path in ("", ":memory:") or path.startswith("file:") or os.path.exists(path):
         return
-    try:
+    with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
 
 
 def sqlite_path(url: str) -> str:

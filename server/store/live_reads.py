@@ -38,7 +38,8 @@ class LiveEvent:
     @classmethod
     def from_row(cls, row: Any) -> LiveEvent:
         return cls(id=row["id"], event_name=row["event_name"], created_at=row["created_at"], source=row["source"],
-                   metadata=json.loads(row["metadata"] or "{}"), metadata_types=json.loads(row["metadata_types"] or "{}"),
+                   metadata=json.loads(row["metadata"] or "{}"),
+                   metadata_types=json.loads(row["metadata_types"] or "{}"),
                    contact_id=row["contact_id"], role=row["role"], name=row["name"], email=row["email"],
                    user_id=row["user_id"])
 
@@ -56,7 +57,8 @@ class LiveReads:
                            event_name: str | None = None, contact_id: str | None = None) -> list[LiveEvent]:
         """Events after ``after_id`` in arrival order; with ``after_id`` None, the latest ``limit`` (oldest
         first). ``contact_id`` matches the contact and every contact merged into it."""
-        where, args = ["e.workspace_id = ?"], [workspace.id]
+        where = ["e.workspace_id = ?"]
+        args: list[int | str] = [workspace.id]
         if after_id is not None:
             where.append("e.id > ?")
             args.append(after_id)

@@ -32,7 +32,7 @@ class Workspace:
     browser_event_names: tuple[str, ...] = ()
 
     @classmethod
-    def from_row(cls, row: Any) -> "Workspace":
+    def from_row(cls, row: Any) -> Workspace:
         return cls(
             id=row["id"], app_id=row["app_id"], name=row["name"], access_token=None,
             signing_key=row["signing_key"], identity_secret=row["identity_secret"],
@@ -86,7 +86,7 @@ class AccessToken:
     revoked_at: int | None
 
     @classmethod
-    def from_row(cls, row: Any) -> "AccessToken":
+    def from_row(cls, row: Any) -> AccessToken:
         return cls(id=row["id"], name=row["name"], hint=row["hint"], created_at=row["created_at"],
                    last_used_at=row["last_used_at"], revoked_at=row["revoked_at"])
 
@@ -116,7 +116,7 @@ class Contact:
     merged_into: str | None
 
     @classmethod
-    def from_row(cls, row: Any) -> "Contact":
+    def from_row(cls, row: Any) -> Contact:
         return cls(
             id=row["id"], workspace_id=row["workspace_id"], role=row["role"], visitor_id=row["visitor_id"],
             external_id=row["external_id"], email=row["email"], name=row["name"], phone=row["phone"],
@@ -180,7 +180,7 @@ class StoredEvent:
     metadata_types: dict[str, str]
 
     @classmethod
-    def from_row(cls, row: Any) -> "StoredEvent":
+    def from_row(cls, row: Any) -> StoredEvent:
         return cls(id=row["id"], contact_id=row["contact_id"], event_name=row["name"],
                    created_at=row["created_at"], role=row["role"], source=row["source"],
                    metadata=json.loads(row["metadata"] or "{}"),
@@ -200,7 +200,7 @@ class EventName:
     dropped_metadata_count: int
 
     @classmethod
-    def from_row(cls, row: Any) -> "EventName":
+    def from_row(cls, row: Any) -> EventName:
         return cls(id=row["id"], name=row["name"], description=row["description"],
                    archived=bool(row["archived"]), event_count=row["event_count"],
                    first_seen=row["first_seen"], last_seen=row["last_seen"],
@@ -221,7 +221,7 @@ class Merge:
     undone_at: int | None
 
     @classmethod
-    def from_row(cls, row: Any) -> "Merge":
+    def from_row(cls, row: Any) -> Merge:
         return cls(id=row["id"], kind=row["kind"], from_contact=row["from_contact"],
                    into_contact=row["into_contact"], from_role=row["from_role"], reason=row["reason"],
                    proof=row["proof"], events_since=row["events_since"], created_at=row["created_at"],

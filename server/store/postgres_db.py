@@ -230,9 +230,8 @@ class PostgresDatabase:
         assert self._pool is not None, "the store is not open"
         for attempt in range(_ATTEMPTS):
             try:
-                async with self._pool.acquire() as conn:
-                    async with conn.transaction():
-                        return await job(PostgresConn(conn))
+                async with self._pool.acquire() as conn, conn.transaction():
+                    return await job(PostgresConn(conn))
             except _RETRYABLE as exc:
                 if attempt == _ATTEMPTS - 1:
                     raise
@@ -282,7 +281,7 @@ class PostgresDatabase:
             outcomes: list[tuple[_Waiting, Any]] = []
             for group, members in groups.items():
                 results = await group(conn, [m.item for m in members])
-                outcomes += zip(members, results)
+                outcomes += zip(members, results, strict=True)
             return outcomes
 
         try:

@@ -17,7 +17,7 @@ import secrets
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .db import Conn, Database
 from .models import USER, VISITOR, Contact, Merge, StoredEvent, Workspace
@@ -48,6 +48,9 @@ class SourcesStore:
     importer, and a contact's export and deletion."""
 
     db: Database
+
+    if TYPE_CHECKING:  # provided by SQLStore, which mixes this class in
+        async def workspace_by_token(self, token: str) -> Workspace | None: ...
 
     # ------------------------------------------------------------ contacts, by the ids sources send
     async def _live_contact(self, conn: Conn, workspace_id: int, where: str, args: Sequence[Any]) -> Contact | None:
@@ -292,7 +295,8 @@ class SourcesStore:
         """Verified Stripe webhooks that matched no contact, newest first (for the admin and the CLI).
         Each: ``id, stripe_event_id, type, customer_id, email, reason, received_at, resolved_at,
         resolved_contact, payload`` (the raw JSON text)."""
-        where, args = "workspace_id = ?", [workspace.id]
+        where = "workspace_id = ?"
+        args: list[int | str] = [workspace.id]
         if not include_resolved:
             where += " AND resolved_at IS NULL"
         if customer_id is not None:
@@ -325,8 +329,8 @@ class SourcesStore:
 
     async def contact_export(self, workspace: Workspace, contact_id: str) -> dict[str, Any] | None:
         """Everything stored about one person: the contact (every column), the contacts merged into it, the
-        merge history, Stripe customer ids, imported event summaries, and *every* stored event of all of them, oldest first (also visitor-phase
-        events that the timeline hides; ``in_history`` says which)."""
+        merge history, Stripe customer ids, imported event summaries, and *every* stored event of all of them,
+        oldest first (also visitor-phase events that the timeline hides; ``in_history`` says which)."""
         async with self.db.read() as conn:
             ids = await self._person_ids(conn, workspace, contact_id)
             if not ids:
@@ -398,7 +402,8 @@ class SourcesStore:
             events = await conn.execute(f"DELETE FROM events WHERE contact_id IN ({marks})", ids)
             await conn.execute(f"DELETE FROM event_summaries WHERE contact_id IN ({marks})", ids)
             merges = await conn.execute(
-                f"DELETE FROM merges WHERE workspace_id = ? AND (from_contact IN ({marks}) OR into_contact IN ({marks}))",
+                f"DELETE FROM merges WHERE workspace_id = ? "
+                f"AND (from_contact IN ({marks}) OR into_contact IN ({marks}))",
                 (workspace.id, *ids, *ids))
             await conn.execute(f"DELETE FROM stripe_customers WHERE contact_id IN ({marks})", ids)
             # Merged contacts first: they point at the root.
@@ -412,7 +417,7 @@ class SourcesStore:
 
 def _contact_json(row: Any) -> dict[str, Any]:
     """Every stored column of a contact (whatever later migrations add), custom attributes decoded."""
-    out = {k: row[k] for k in row.keys()}
+    out = {k: row[k] for k in row.keys()}  # noqa: SIM118 (sqlite3.Row and asyncpg.Record iterate over values)
     out["custom_attributes"] = json.loads(out.get("custom_attributes") or "{}")
     return out
 

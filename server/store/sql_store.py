@@ -27,18 +27,27 @@ from ..errors import ApiError
 from ..live import CHANNEL as LIVE_CHANNEL
 from ..tokens import PREFIX as TOKEN_PREFIX
 from ..tokens import hash_token, new_access_token, token_hint
-from .db import Conn, Database
-from .schema import token_placeholder
-from .models import (
-    USER, VISITOR, AccessToken, AppendRequest, Contact, EventName, EventResult, Merge, StoredEvent, Workspace,
-)
 from .admin_reads import AdminReads
-from .contacts_store import ContactsStore
 from .contact_search import ContactSearch
+from .contacts_store import ContactsStore
 from .conversations import ConversationStore
-from .live_reads import LiveReads
+from .db import Conn, Database
 from .history_stats import history_args, history_stats_sql, without_jit
+from .live_reads import LiveReads
+from .models import (
+    USER,
+    VISITOR,
+    AccessToken,
+    AppendRequest,
+    Contact,
+    EventName,
+    EventResult,
+    Merge,
+    StoredEvent,
+    Workspace,
+)
 from .name_policy import MAX_ACTIVE_EVENT_NAMES, NAME_LIMIT, reason_text, record_refusals, screen_new_names
+from .schema import token_placeholder
 from .sources_store import SourcesStore
 
 DAY = 86400
@@ -531,7 +540,8 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
         ``(created_at, id)``; ``since`` bounds by age (the REST listing's 90-day window)."""
         async with self.db.read() as conn:
             sources = await self.sources(conn, contact)
-            parts, args = [], []
+            parts: list[str] = []
+            args: list[Any] = []
             for source in sources:
                 clause = f"SELECT {_EVENT_COLUMNS} FROM events e JOIN event_names n ON n.id = e.event_name_id " \
                          "WHERE e.contact_id = ?"
@@ -704,8 +714,8 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     found = {r["id"]: (r["role"], r["merged_into"]) for r in rows}
     roots = sorted({m for _, m in found.values() if m and m not in found})
     if roots:
-        rows = await conn.fetch_all(f"SELECT id, role, merged_into FROM contacts WHERE id IN ({placeholders(len(roots))})",
-                                    roots)
+        rows = await conn.fetch_all(
+            f"SELECT id, role, merged_into FROM contacts WHERE id IN ({placeholders(len(roots))})", roots)
         found.update({r["id"]: (r["role"], r["merged_into"]) for r in rows})
 
     # 2. Event names, per workspace.
@@ -717,7 +727,8 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     for ws_id, names in names_by_ws.items():
         names_list = sorted(names)
         rows = await conn.fetch_all(
-            f"SELECT id, name, archived FROM event_names WHERE workspace_id = ? AND name IN ({placeholders(len(names_list))})",
+            f"SELECT id, name, archived FROM event_names "
+            f"WHERE workspace_id = ? AND name IN ({placeholders(len(names_list))})",
             (ws_id, *names_list))
         known.update({(ws_id, r["name"]): (r["id"], bool(r["archived"])) for r in rows})
         if any((ws_id, n) not in known for n in names):
@@ -819,8 +830,9 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
             "INSERT INTO metadata_drops (event_name_id, key, reason, count, last_seen) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (event_name_id, key, reason) DO UPDATE SET count = metadata_drops.count + excluded.count, "
             "last_seen = excluded.last_seen", [(n, k, r, c, t) for (n, k, r), c in sorted(drops.items())])
-    counters = [(name_id, len(times), min(times), max(times), drop_events.get(name_id, 0), 0)
-                for name_id, times in per_name.items()]
+    counters: list[tuple[int, int, int | None, int | None, int, int]] = [
+        (name_id, len(times), min(times), max(times), drop_events.get(name_id, 0), 0)
+        for name_id, times in per_name.items()]
     counters += [(name_id, 0, None, None, 0, n) for name_id, n in dropped_archived.items()]
     if counters:
         await _add_to_name_counters(conn, sorted(counters))
@@ -845,7 +857,8 @@ async def _add_to_name_counters(conn: Conn, counters: list[tuple[int, int, int |
     transactions, and two processes locking the same rows in different orders deadlock."""
     await conn.executemany(
         "UPDATE event_names SET event_count = event_count + CAST(? AS BIGINT), "
-        "first_seen = CASE WHEN CAST(? AS BIGINT) IS NOT NULL AND (first_seen IS NULL OR first_seen > CAST(? AS BIGINT)) "
+        "first_seen = CASE WHEN CAST(? AS BIGINT) IS NOT NULL "
+        "  AND (first_seen IS NULL OR first_seen > CAST(? AS BIGINT)) "
         "  THEN CAST(? AS BIGINT) ELSE first_seen END, "
         "last_seen = CASE WHEN CAST(? AS BIGINT) IS NOT NULL AND (last_seen IS NULL OR last_seen < CAST(? AS BIGINT)) "
         "  THEN CAST(? AS BIGINT) ELSE last_seen END, "

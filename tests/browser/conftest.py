@@ -2,7 +2,8 @@
 each a subprocess on its own free port on 127.0.0.1, and Debian's Chromium driven by Playwright.
 
 - ``stack``: one server + demo site for the session; every test gets a fresh browser context, so a fresh
-  visitor. ``browser``: one Chromium per test module. ``make_stack()`` starts a private pair, for a test that stops its server.
+  visitor. ``browser``: one Chromium per test module. ``make_stack()`` starts a private pair, for a test that
+  stops its server.
 - ``watched(context)``: a page that records every request (at teardown all must have gone to 127.0.0.1:
   nothing is loaded from the internet), every uncaught exception and every ``console.error``.
 - Screenshots go to ``test-output/`` (gitignored).
@@ -129,7 +130,7 @@ class Trailmark:
             got = [e["event_name"] for e in events]
             return events if all(got.count(n) >= names.count(n) for n in set(names)) else None
 
-        return wait_until(enough, timeout, what=f"events {names} for {ident}", page=page)  # type: ignore[no-any-return]
+        return wait_until(enough, timeout, what=f"events {names} for {ident}", page=page)
 
 
 @dataclass
@@ -163,7 +164,8 @@ def start_trailmark(directory: Path) -> Trailmark:
     ws = json.loads(created.stdout)
     port = free_port()
     url, proc, log = _spawn([sys.executable, "-m", "trailmark", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--database", str(db), "--log-level", "warning"], port, directory / "server.log", "/health")
+                             "--database", str(db), "--log-level", "warning"],
+                            port, directory / "server.log", "/health")
     return Trailmark(url, ws["app_id"], ws["access_token"], db, proc, log, ws["identity_secret"])
 
 
@@ -181,8 +183,8 @@ def _spawn(args: list[str], port: int, log: Path, ready_path: str) -> tuple[str,
 
 
 DEMO_CODE = ("import sys, uvicorn\nfrom trailmark.demo import create_demo_app\n"
-             "uvicorn.run(create_demo_app(sys.argv[1], sys.argv[2], sys.argv[4]), host='127.0.0.1', port=int(sys.argv[3]), "
-             "log_level='warning')\n")
+             "uvicorn.run(create_demo_app(sys.argv[1], sys.argv[2], sys.argv[4]), host='127.0.0.1', "
+             "port=int(sys.argv[3]), log_level='warning')\n")
 
 
 def start_stack(directory: Path) -> Stack:

@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from playwright.sync_api import expect
 
 from .conftest import ROOT, Stack, visitor_id
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 AXE = ROOT / "tests" / "node" / "node_modules" / "axe-core" / "axe.min.js"
 PASSWORD = "correct horse battery staple"

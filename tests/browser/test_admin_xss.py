@@ -7,13 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from .conftest import ROOT, Stack, screenshot
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 MARK = "window.__pwned = (window.__pwned || 0) + 1"
 NAME = f"<script>{MARK}</script>"
@@ -28,21 +29,27 @@ METADATA = {
 def test_no_payload_runs_on_the_admin_pages(stack: Stack, new_page) -> None:
     external_id = f"xss-{uuid.uuid4().hex[:8]}"
     r = stack.server.rest("POST", "/contacts", json={"role": "user", "external_id": external_id,
-                                                      "email": "x@example.com", "name": f"<img src=x onerror=\"{MARK}\">"})
+                                                      "email": "x@example.com",
+                                                      "name": f"<img src=x onerror=\"{MARK}\">"})
     assert r.status_code == 200, r.text
     contact_id = r.json()["id"]
     r = stack.server.rest("POST", "/events", json={"event_name": NAME, "user_id": external_id, "metadata": METADATA})
     assert r.status_code == 202, r.text
 
     email, password = f"xss-{uuid.uuid4().hex[:6]}@pebble.example", "correct horse battery staple"
-    created = subprocess.run([sys.executable, "-m", "trailmark", "admin", "create", "--email", email, "--password-stdin",
-                              "--database", str(stack.server.database)],
+    created = subprocess.run([sys.executable, "-m", "trailmark", "admin", "create", "--email", email,
+                              "--password-stdin", "--database", str(stack.server.database)],
                              cwd=ROOT, capture_output=True, text=True, input=password + "\n", check=False)
     assert created.returncode == 0, created.stderr
 
     page, watch = new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     page.goto(stack.server.url + "/admin/login")
     page.fill("#email", email)
     page.fill("#password", password)

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from .conftest import Stack, screenshot, shim_ready, visitor_id, wait_until
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CALLBACKS = """() => {
     window.calls = [];

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from .conftest import ROOT, _stop, _wait_http, free_port, screenshot, visitor_id
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def start_demo(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str, str, str]:

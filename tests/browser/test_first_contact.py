@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from .conftest import ROOT, Stack, screenshot, visitor_id
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DAY = 86400
 MESSAGE = "Hi! Can I get the photo book printed by Friday?"

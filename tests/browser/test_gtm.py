@@ -9,7 +9,7 @@ import pytest
 
 from .conftest import Stack, screenshot, visitor_id
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_the_snippet_injected_by_a_tag_manager_tracks_an_event_from_another_tag(stack: Stack, new_page):

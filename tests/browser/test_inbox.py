@@ -13,12 +13,12 @@ from playwright.sync_api import expect
 
 from .conftest import ROOT, Stack, screenshot, visitor_id
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PASSWORD = "correct horse battery staple"
 
 
-def sign_in_teammate(stack: Stack, new_page, email: str):  # type: ignore[no-untyped-def]
+def sign_in_teammate(stack: Stack, new_page, email: str):
     made = subprocess.run([sys.executable, "-m", "trailmark", "admin", "create", "--email", email, "--password-stdin",
                            "--database", str(stack.server.database)], cwd=ROOT, capture_output=True, text=True,
                           input=PASSWORD + "\n", check=False)

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from .conftest import Stack, screenshot, visitor_id
 from .test_inbox import sign_in_teammate
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_the_live_view_shows_an_event_as_it_is_tracked(stack: Stack, new_page):

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from .conftest import Stack, screenshot, visitor_id
 from .test_inbox import sign_in_teammate
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_the_header_search_finds_a_lead_by_email(stack: Stack, new_page):

@@ -13,7 +13,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from .conftest import Stack, screenshot, shim_ready, visitor_id, wait_until
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 WIDGET_ONLY = "**/widget/*"  # the shim; `*` stops at `/`, so not .../panel.js
 

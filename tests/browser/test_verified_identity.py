@@ -8,7 +8,7 @@ import pytest
 
 from .conftest import Stack, screenshot, visitor_id, wait_until
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_sign_in_as_ada_is_verified_by_user_hash_and_an_unproven_user_id_is_refused(stack: Stack, new_page):
