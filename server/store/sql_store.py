@@ -37,6 +37,7 @@ from .contacts_store import ContactsStore
 from .contact_search import ContactSearch
 from .conversations import ConversationStore
 from .live_reads import LiveReads
+from .messages import MessageStore
 from .history_stats import history_args, history_stats_sql, without_jit
 from .sources_store import SourcesStore
 
@@ -119,6 +120,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
     def __init__(self, db: Database) -> None:
         self.db = db
         self.conversations = ConversationStore(db)
+        self.messages = MessageStore(db)
         self.live = LiveReads(db)
         self.search = ContactSearch(db)
         # Called with the workspace ids of every ingest commit (the live view's wake-up, server/live.py).
