@@ -140,11 +140,10 @@ class MessageStore:
                 return "created"
             if row["document"] == text:
                 return "unchanged"
-            live_now = state == "live" and row["state"] != "live"
+            went_live = "went_live_at = ?, " if state == "live" and row["state"] != "live" else ""
             await conn.execute(
-                "UPDATE messages SET kind = ?, state = ?, event_name = ?, document = ?, updated_at = ?, "
-                "went_live_at = CASE WHEN ? THEN ? ELSE went_live_at END WHERE id = ?",
-                (kind, state, event_name, text, t, int(live_now), t, row["id"]))
+                f"UPDATE messages SET {went_live}kind = ?, state = ?, event_name = ?, document = ?, updated_at = ? "
+                "WHERE id = ?", (*([t] if went_live else []), kind, state, event_name, text, t, row["id"]))
             return "updated"
 
         outcome: str = await self.db.write(job)
