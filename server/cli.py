@@ -18,6 +18,7 @@ from . import __version__
 from .store import SQLStore, with_store
 from .store.models import Workspace
 from .snippet import paste_in_snippet
+from .cli_messages import add_message_parser
 
 DEFAULT_DB = "trailmark.db"
 ASSUMED_SERVER_URL = "http://127.0.0.1:8000"  # serve's default address
@@ -550,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read the password from the first line of standard input (default: prompt)")
     create.add_argument("--database", default=default_db, help=db_help)
     admin.set_defaults(func=cmd_admin)
+    add_message_parser(sub, default_db, db_help)  # trailmark message … (server/cli_messages.py)
     add_examples(sub)
     return parser
 

@@ -34,14 +34,6 @@ _PATH = re.compile(r"^\s*(event|contact)\.([^\s|{}]+)\s*$")
 CONTACT_FIELDS = ("name", "email", "user_id", "phone", "role")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-# Symbols shown before the amount; other currencies show their code after it. Zero-decimal currencies
-# (Stripe's list, the common ones) have no cents.
-SYMBOLS = {"eur": "€", "usd": "$", "gbp": "£", "jpy": "¥", "inr": "₹", "krw": "₩", "brl": "R$", "aud": "A$",
-           "cad": "CA$", "chf": "CHF ", "cny": "CN¥"}
-ZERO_DECIMAL = frozenset({"jpy", "krw", "vnd", "clp", "isk", "ugx", "xaf", "xof", "pyg", "rwf", "bif", "djf",
-                          "gnf", "kmf", "mga", "vuv", "xpf"})
-
-
 @dataclass(frozen=True)
 class Placeholder:
     source: str  # event | contact
@@ -86,18 +78,18 @@ def placeholder_problems(text: str) -> list[str]:
 
 
 def format_money(value: Any) -> str | None:
-    """``{amount: 34999, currency: "eur"}`` → ``"€349.99"``; None when it is not money."""
+    """``{amount: 34999, currency: "eur"}`` → ``"€349.99"`` (the admin's own formatter, so a message and the
+    timeline show an amount alike); None when it is not money."""
+    from ..admin.render import format_money as shown  # late: the admin package imports this one
+
     if not isinstance(value, Mapping):
         return None
     amount, currency = value.get("amount"), value.get("currency")
     if isinstance(amount, bool) or not isinstance(amount, int) or not isinstance(currency, str):
         return None
-    code = currency.lower()
-    if not is_currency(code):
+    if not is_currency(currency.lower()):
         return None
-    number = f"{amount:,}" if code in ZERO_DECIMAL else f"{amount / 100:,.2f}"
-    symbol = SYMBOLS.get(code)
-    return f"{symbol}{number}" if symbol else f"{number} {code.upper()}"
+    return shown(amount, currency.lower())
 
 
 def format_date(value: Any, tz: dt.tzinfo = dt.UTC) -> str | None:

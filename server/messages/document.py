@@ -39,6 +39,8 @@ STANDARD_ATTRIBUTES = ("name", "email", "user_id", "phone", "role", "created_at"
 KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 TIME = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
 MAX_TEXT = 1000
+# Moments a message compares with or is scheduled at: 1900 to 9998, so any time zone can show them.
+MIN_DATE, MAX_DATE = -2_208_988_800, 253_370_764_800
 MAX_LABEL = 60
 MAX_CONDITIONS = 20
 DEFAULT_FREQUENCY = {"max": 1, "per_days": 1}
@@ -243,16 +245,21 @@ class _Checker:
         if value is None:
             return None
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            if MIN_DATE <= value <= MAX_DATE:
+                return value
+            self.bad(pointer, "dates are unix seconds between 1900 and 9998 (milliseconds are too large)")
+            return None
         if isinstance(value, str):
             try:
                 parsed = dt.datetime.fromisoformat(value)
-            except ValueError:
-                pass
-            else:
                 if parsed.tzinfo is None:
                     parsed = parsed.replace(tzinfo=tz)
-                return int(parsed.timestamp())
+                seconds = int(parsed.timestamp())
+            except (ValueError, OverflowError, OSError):
+                pass
+            else:
+                if MIN_DATE <= seconds <= MAX_DATE:
+                    return seconds
         self.bad(pointer, "must be unix seconds or an ISO 8601 date (2026-12-02 or 2026-12-02T09:00:00+01:00)")
         return None
 

@@ -354,6 +354,15 @@ class MessageStore:
                                        f"AND {_OWNED}", (workspace.id, contact_id, contact_id))
         return int(row["t"]) if row and row["t"] is not None else None
 
+    async def contact_by_email(self, workspace: Workspace, email: str) -> Contact | None:
+        """The live user, else lead, with this email (case-insensitive): a message's recipient."""
+        async with self.db.read() as conn:
+            row = await conn.fetch_one(
+                "SELECT * FROM contacts WHERE workspace_id = ? AND lower(email) = lower(?) AND merged_into IS NULL "
+                "AND role IN ('user', 'lead') ORDER BY CASE role WHEN 'user' THEN 0 ELSE 1 END, created_at LIMIT 1",
+                (workspace.id, email))
+        return Contact.from_row(row) if row else None
+
     # ------------------------------------------------------------ stats
     async def daily_stats(self, workspace: Workspace, message_id: int, days: int = 30,
                           now: int | None = None) -> list[tuple[int, dict[str, int]]]:
