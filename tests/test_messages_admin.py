@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from trailmark.messages.document import parse_message
 from trailmark.messages.engine import messages_for_event
 from trailmark.messages.rules import TrackedEvent
 from trailmark.store.models import AppendRequest, NewEvent
 
-from .test_admin import admin, csrf_of  # noqa: F401  (the signed-in harness fixture)
+from .test_admin import csrf_of, sign_in
 
 DOC: dict[str, Any] = {
     "key": "upload-done", "name": "Upload ready", "kind": "banner", "state": "live",
@@ -21,6 +23,14 @@ DOC: dict[str, Any] = {
     "audience": {"roles": ["user"], "events": [{"op": "done", "event": "upload-complete"}]},
     "content": {"text": "Your {{event.type}} upload is ready"},
 }
+
+
+@pytest.fixture
+async def admin(harness: Any) -> AsyncIterator[Any]:
+    """A harness whose client is signed in as a teammate."""
+    r = await sign_in(harness)
+    assert r.status_code == 303, r.text
+    yield harness
 
 
 async def _apply(h: Any, doc: dict[str, Any], now: int | None = None) -> Any:

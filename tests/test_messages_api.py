@@ -28,7 +28,7 @@ POST = {"key": "welcome", "kind": "post", "trigger": {"event": "signed-up"},
 
 # ------------------------------------------------------------------------------------------ the CLI
 async def test_cli_apply_is_idempotent_and_list_output_applies_elsewhere(store_url, tmp_path, capsys):
-    run = lambda *argv: asyncio.to_thread(cli.main, list(argv))  # noqa: E731  (the CLI runs its own loop)
+    run = lambda *argv: asyncio.to_thread(cli.main, list(argv))  # the CLI runs its own loop
     assert await run("workspace", "create", "--name", "A", "--database", store_url) == 0
     capsys.readouterr()
     path = tmp_path / "messages.json"
@@ -53,7 +53,7 @@ async def test_cli_apply_is_idempotent_and_list_output_applies_elsewhere(store_u
 
 
 async def test_cli_apply_refuses_an_invalid_file_whole(store_url, tmp_path, capsys):
-    run = lambda *argv: asyncio.to_thread(cli.main, list(argv))  # noqa: E731
+    run = lambda *argv: asyncio.to_thread(cli.main, list(argv))
     assert await run("workspace", "create", "--name", "A", "--database", store_url) == 0
     path = tmp_path / "bad.json"
     path.write_text(json.dumps([POST, {**DOC, "kind": "popup", "frequency": {"max": 0}}]))

@@ -10,15 +10,26 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-
+from trailmark.messages.audience import check_attribute, check_page
 from trailmark.messages.content import (
-    format_money, html_to_text, placeholder_problems, render_text, sanitize_html, text_as_html,
+    format_money,
+    html_to_text,
+    placeholder_problems,
+    render_text,
+    sanitize_html,
+    text_as_html,
 )
 from trailmark.messages.decide import decide
 from trailmark.messages.document import (
-    Condition, DocumentInvalid, Frequency, OfficeHours, Schedule, parse_message, parse_messages, to_document,
+    Condition,
+    DocumentInvalid,
+    Frequency,
+    OfficeHours,
+    Schedule,
+    parse_message,
+    parse_messages,
+    to_document,
 )
-from trailmark.messages.audience import check_attribute, check_page
 from trailmark.messages.frequency import cap_rule, gap_rule, in_office_hours, schedule_rules
 from trailmark.messages.rules import History, TrackedEvent
 from trailmark.messages.triggers import check_condition
@@ -43,19 +54,19 @@ def doc(**over: Any) -> dict[str, Any]:
 
 
 def contact(**over: Any) -> Contact:
-    fields: dict[str, Any] = dict(id="c1", workspace_id=1, role="user", visitor_id=None, external_id="42",
-                                  email="ada@example.com", name="Ada", phone=None,
-                                  custom_attributes={"plan": "pro", "seats": 5}, message=None,
-                                  created_at=NOW - 86400, updated_at=NOW, last_seen_at=NOW, contacted_at=None,
-                                  visitor_floor=None, signed_up_at=NOW - 86400, merged_into=None)
+    fields: dict[str, Any] = {
+        "id": "c1", "workspace_id": 1, "role": "user", "visitor_id": None, "external_id": "42",
+        "email": "ada@example.com", "name": "Ada", "phone": None, "custom_attributes": {"plan": "pro", "seats": 5},
+        "message": None, "created_at": NOW - 86400, "updated_at": NOW, "last_seen_at": NOW, "contacted_at": None,
+        "visitor_floor": None, "signed_up_at": NOW - 86400, "merged_into": None}
     fields.update(over)
     return Contact(**fields)
 
 
 def event(**over: Any) -> TrackedEvent:
-    fields: dict[str, Any] = dict(name="upload-complete", created_at=NOW - 5, dedupe_key="k1",
-                                  metadata={"type": "JPEG"}, metadata_types={"type": "string"},
-                                  page_url="https://shop.example/upload")
+    fields: dict[str, Any] = {"name": "upload-complete", "created_at": NOW - 5, "dedupe_key": "k1",
+                              "metadata": {"type": "JPEG"}, "metadata_types": {"type": "string"},
+                              "page_url": "https://shop.example/upload"}
     fields.update(over)
     return TrackedEvent(**fields)
 

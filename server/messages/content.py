@@ -28,7 +28,7 @@ import nh3
 
 from ..currencies import is_currency
 
-PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
+PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _FILTER = re.compile(r'^\s*(fallback)\s*:\s*"([^"]*)"\s*$|^\s*(date|money)\s*$')
 _PATH = re.compile(r"^\s*(event|contact)\.([^\s|{}]+)\s*$")
 CONTACT_FIELDS = ("name", "email", "user_id", "phone", "role")
@@ -179,7 +179,7 @@ ALLOWED_TAGS = frozenset({"p", "a", "b", "i", "br"})
 def _only_http_links(tag: str, attribute: str, value: str) -> str | None:
     if tag == "a" and attribute == "href":
         v = value.strip()
-        return v if re.match(r"^https?://[^\s/?#]+", v, re.I) else None
+        return v if re.match(r"^https?://[^\s/?#]+", v, re.IGNORECASE) else None
     return value  # what the allow-list already admits (rel, added by nh3)
 
 

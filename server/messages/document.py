@@ -416,19 +416,19 @@ def _audience(c: _Checker, raw: Any, pointer: str) -> Audience:
             name = normalize_event_name(f.get("event"))
         except InvalidEventName as exc:
             c.bad(join(fp, "event"), str(exc))
-        value = 0
+        number = 0
         if op in OPS_WITH_VALUE:
-            value = c.integer(f.get("value"), join(fp, "value"), 0, 10**9) or 0
+            number = c.integer(f.get("value"), join(fp, "value"), 0, 10**9) or 0
         elif f.get("value") is not None:
             c.bad(join(fp, "value"), f"{op} takes no value")
-        events.append(EventFilter(op, name, value))
+        events.append(EventFilter(op, name, number))
     attributes = []
     for i, raw_a in enumerate(c.array(a.get("attributes"), join(pointer, "attributes"))):
         ap = join(pointer, "attributes", i)
         d = c.obj(raw_a, ap, ("attr", "op", "value"))
         attr = c.text(d.get("attr"), join(ap, "attr"), required=True, limit=255) or ""
         op = c.choice(d.get("op"), join(ap, "op"), ATTRIBUTE_OPS)
-        value = d.get("value")
+        value: Any = d.get("value")
         if op == "exists" and value is not None:
             c.bad(join(ap, "value"), "exists takes no value")
         elif op in ("gt", "lt") and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -443,8 +443,8 @@ def _audience(c: _Checker, raw: Any, pointer: str) -> Audience:
         pp = join(pointer, "page_url", i)
         d = c.obj(raw_p, pp, ("op", "value"))
         op = c.choice(d.get("op"), join(pp, "op"), PAGE_OPS)
-        value = c.text(d.get("value"), join(pp, "value"), required=True, limit=2048) or ""
-        pages.append(PageCondition(op, value))
+        url = c.text(d.get("value"), join(pp, "value"), required=True, limit=2048) or ""
+        pages.append(PageCondition(op, url))
     return Audience(roles, tuple(events), tuple(attributes), tuple(pages))
 
 

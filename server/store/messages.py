@@ -17,6 +17,7 @@ The message's own logic (validation, decisions) is in ``server/messages/``; this
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import time
@@ -152,8 +153,8 @@ class MessageStore:
         assert stored is not None
         return Applied(stored, outcome)
 
-    async def list(self, workspace: Workspace, state: str | None = None) -> list[StoredMessage]:
-        where, args = "workspace_id = ?", [workspace.id]
+    async def list(self, workspace: Workspace, state: str | None = None) -> builtins.list[StoredMessage]:
+        where, args = "workspace_id = ?", builtins.list[Any]([workspace.id])
         if state is not None:
             where, args = where + " AND state = ?", [*args, state]
         async with self.db.read() as conn:
@@ -174,12 +175,12 @@ class MessageStore:
                                    document={**current.document, "state": state}, now=now)
         return applied.message
 
-    async def live_by_event(self, workspace_id: int) -> dict[str, list[StoredMessage]]:
+    async def live_by_event(self, workspace_id: int) -> dict[str, builtins.list[StoredMessage]]:
         """The workspace's live messages, by their trigger's event name."""
         async with self.db.read() as conn:
             rows = await conn.fetch_all("SELECT * FROM messages WHERE workspace_id = ? AND state = 'live' "
                                         "ORDER BY key", (workspace_id,))
-        out: dict[str, list[StoredMessage]] = {}
+        out: dict[str, builtins.list[StoredMessage]] = {}
         for r in rows:
             m = StoredMessage.from_row(r)
             out.setdefault(m.event_name, []).append(m)
@@ -292,7 +293,7 @@ class MessageStore:
         result: bool = await self.db.write(job)
         return result
 
-    async def pending_for_contact(self, workspace: Workspace, contact_id: str, now: int | None = None) -> list[Delivery]:
+    async def pending_for_contact(self, workspace: Workspace, contact_id: str, now: int | None = None) -> builtins.list[Delivery]:
         """Posts and chats waiting for the contact's next page view (not expired), oldest first."""
         t = int(time.time()) if now is None else now
         async with self.db.read() as conn:
@@ -323,7 +324,7 @@ class MessageStore:
         result: int = await self.db.write(job)
         return result
 
-    async def deliveries_for_contact(self, workspace: Workspace, contact_id: str, limit: int = 20) -> list[Delivery]:
+    async def deliveries_for_contact(self, workspace: Workspace, contact_id: str, limit: int = 20) -> builtins.list[Delivery]:
         """What the contact (and the contacts merged into it) was sent, newest first (the profile's card)."""
         async with self.db.read() as conn:
             rows = await conn.fetch_all(f"{_DELIVERY} WHERE d.workspace_id = ? AND d.{_OWNED} "
@@ -331,7 +332,7 @@ class MessageStore:
                                         (workspace.id, contact_id, contact_id, limit))
         return [Delivery.from_row(r) for r in rows]
 
-    async def sent_times(self, workspace: Workspace, message_id: int, contact_id: str, since: int) -> list[int]:
+    async def sent_times(self, workspace: Workspace, message_id: int, contact_id: str, since: int) -> builtins.list[int]:
         """When this message was delivered to the contact (its merged history) since ``since`` (for caps)."""
         async with self.db.read() as conn:
             rows = await conn.fetch_all(f"SELECT created_at FROM message_deliveries WHERE message_id = ? AND {_OWNED} "
@@ -365,7 +366,7 @@ class MessageStore:
 
     # ------------------------------------------------------------ stats
     async def daily_stats(self, workspace: Workspace, message_id: int, days: int = 30,
-                          now: int | None = None) -> list[tuple[int, dict[str, int]]]:
+                          now: int | None = None) -> builtins.list[tuple[int, dict[str, int]]]:
         """``(day start, {sent, shown, clicked, dismissed})`` for each of the last ``days`` UTC days, oldest first."""
         t = int(time.time()) if now is None else now
         first = _day(t) - (days - 1) * DAY
@@ -397,7 +398,7 @@ class MessageStore:
         return {r["name"]: int(r["id"]) for r in rows}
 
     async def event_filters_match(self, workspace: Workspace, contact_id: str, filters: Sequence[EventFilter],
-                                  now: int | None = None) -> list[bool]:
+                                  now: int | None = None) -> builtins.list[bool]:
         """Each filter for one live contact, with the contact list's own SQL (``admin_reads``): the same
         merged history and visitor floors, the same "N days ago"."""
         if not filters:
@@ -415,7 +416,7 @@ class MessageStore:
 
     async def audience_contacts(self, workspace: Workspace, roles: Sequence[str], filters: Sequence[EventFilter],
                                 *, count_only: bool, limit: int = 20000,
-                                now: int | None = None) -> tuple[int, list[Contact]]:
+                                now: int | None = None) -> tuple[int, builtins.list[Contact]]:
         """Live contacts with one of ``roles`` matching every event filter: their number (``count_only``), or
         up to ``limit`` of them (for conditions checked in Python, such as attributes)."""
         t = int(time.time()) if now is None else now
