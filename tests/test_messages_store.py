@@ -247,3 +247,40 @@ async def test_the_audience_decides_with_event_filters_and_the_workspace_gap(har
     stored_l = await store.messages.get(ws, "upload-done")
     why = await explain(store, ws, stored_l, parse_message(stored_l.document), lead, le, now)
     assert {r.name for r in why.failing} == {"role", "event_filter"}
+
+
+async def test_an_event_no_live_message_uses_costs_a_dict_lookup(harness, monkeypatch):
+    store, ws = harness.store, harness.workspace
+    now = int(time.time())
+    await apply(store, ws, banner(), now=now - 60)
+    ada = await store.create_contact(ws, "user", external_id="1")
+    loads = []
+    real = store.messages.live_by_event
+
+    async def counted(workspace_id: int) -> Any:
+        loads.append(workspace_id)
+        return await real(workspace_id)
+
+    monkeypatch.setattr(store.messages, "live_by_event", counted)
+
+    class NoDatabase:
+        def read(self) -> Any:
+            raise AssertionError("a query for an event no live message uses")
+
+        async def write(self, job: Any) -> Any:
+            raise AssertionError("a write for an event no live message uses")
+
+    other = TrackedEvent("page-viewed", now, "x1")
+    assert await messages_for_event(store, ws, ada, other, source="js", now=now) == []
+    assert loads == [ws.id]  # loaded once, then kept
+    db = store.messages.db
+    monkeypatch.setattr(store.messages, "db", NoDatabase())
+    for i in range(100):
+        assert await messages_for_event(store, ws, ada, TrackedEvent("page-viewed", now, f"y{i}"), source="js",
+                                        now=now) == []
+    assert loads == [ws.id]
+    monkeypatch.setattr(store.messages, "db", db)
+    # Applying a message in this process clears the cache: the next event sees it at once.
+    await apply(store, ws, banner(key="views", trigger={"event": "page-viewed"}, content={"text": "Hi"}), now=now - 60)
+    [d] = await messages_for_event(store, ws, ada, TrackedEvent("page-viewed", now, "z1"), source="js", now=now)
+    assert d.message_key == "views" and loads == [ws.id, ws.id]
