@@ -70,7 +70,7 @@ async def test_deliveries_are_unique_per_event_and_marks_count_once(harness):
     store, ws = harness.store, harness.workspace
     msg = (await apply(store, ws, banner())).message
     ada = await store.create_contact(ws, "user", external_id="1", name="Ada")
-    now = int(time.time())
+    now = int(time.time()) // DAY * DAY + 3600  # 01:00 UTC today: every mark below falls on the same day
     d1, created = await store.messages.record_delivery(ws, msg, ada.id, "evt-1", source="js",
                                                        content={"text": "hi"}, now=now)
     assert created and d1.status == "sent" and d1.sent_at == now and d1.message_key == "upload-done"
@@ -128,6 +128,13 @@ async def test_pending_deliveries_wait_for_the_next_page_view_and_expire(harness
     assert await store.messages.mark_delivered(ws, [d.id], now=now + 20) == 0
     assert await store.messages.pending_for_contact(ws, ada.id, now=now + 30) == []
     assert (await store.messages.daily_stats(ws, post.id, 1, now=now + 10))[0][1]["sent"] == 1
+    # Shown straight from pending (the page view marked it without handing it over first): sent once too.
+    d2, _ = await store.messages.record_delivery(ws, post, ada.id, "p2", source="rest", content={}, pending_days=7,
+                                                 now=now)
+    assert await store.messages.mark(ws, d2.id, "shown", now=now + 40)
+    assert not await store.messages.mark(ws, d2.id, "shown", now=now + 50)
+    days = await store.messages.daily_stats(ws, post.id, 2, now=now + 50)  # two days: midnight may fall between
+    assert (sum(c["sent"] for _, c in days), sum(c["shown"] for _, c in days)) == (2, 1)
 
 
 async def test_deliveries_follow_a_merge(harness):

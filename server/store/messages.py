@@ -279,6 +279,10 @@ class MessageStore:
                                        "AND workspace_id = ?", (delivery_id, workspace.id))
             if row is None:
                 return False
+            if row["status"] == PENDING:  # shown straight from pending: it was handed over, so it counts as sent
+                await conn.execute("UPDATE message_deliveries SET status = 'sent', sent_at = ? WHERE id = ?",
+                                   (t, delivery_id))
+                await _count(conn, int(row["message_id"]), _day(t), "sent")
             marks = [SHOWN, what] if what != SHOWN else [SHOWN]
             counted = False
             for mark in marks:
