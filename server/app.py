@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import messenger, messenger_conversations, openapi, rest_contacts, rest_events, snippet
+from . import messenger, messenger_conversations, openapi, rest_contacts, rest_events, rest_messages, snippet
 from .admin import admin_routes
 from .errors import ApiError, error_body, error_response
 from .live import LiveHub
@@ -75,6 +75,7 @@ def routes() -> list[BaseRoute]:
         Route("/contacts/{contact_id}", rest_contacts.get_contact, methods=["GET"]),
         Route("/contacts/{contact_id}", rest_contacts.update_contact, methods=["PUT"]),
         Route("/contacts/{contact_id}", rest_contacts.delete_contact, methods=["DELETE"]),
+        *rest_messages.routes(),  # /trailmark/messages and Intercom's POST /messages (server/rest_messages.py)
         Route("/openapi.json", openapi.openapi_json, methods=["GET"]),
         # Event sources (server/sources/, docs/sources.md): Segment's HTTP tracking API, Stripe webhooks.
         Route("/v1/batch", segment.batch, methods=["POST"]),

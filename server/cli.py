@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from tqdm import tqdm
 
 from . import __version__
+from .cli_messages import add_message_parser
 from .metadata import InvalidEventName, normalize_event_name
 from .snippet import paste_in_snippet
 from .store import SQLStore, with_store
@@ -615,6 +616,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read the password from the first line of standard input (default: prompt)")
     create.add_argument("--database", default=default_db, help=db_help)
     admin.set_defaults(func=cmd_admin)
+    add_message_parser(sub, default_db, db_help)  # trailmark message … (server/cli_messages.py)
     add_examples(sub)
     return parser
 

@@ -38,7 +38,7 @@ DEFAULT_LIMIT = 1000
 DEFAULT_WINDOW = 10
 # Paths of the Bearer-token REST API (Intercom's shapes). The Messenger, Segment and Stripe endpoints
 # authenticate otherwise and are not limited here.
-REST_PREFIXES = ("/events", "/contacts", "/visitors")
+REST_PREFIXES = ("/events", "/contacts", "/visitors", "/messages", "/trailmark/messages")
 _MAX_KEYS = 10_000
 
 

@@ -20,9 +20,9 @@ from trailmark.errors import ApiError
 from trailmark.store import SQLStore, open_store
 from trailmark.store.history_stats import history_args, history_stats_sql
 from trailmark.store.models import AppendRequest, NewEvent, Workspace
+from trailmark.store.name_policy import MAX_ACTIVE_EVENT_NAMES
 from trailmark.store.postgres_db import redact, to_dollar
 from trailmark.store.schema import MIGRATIONS
-from trailmark.store.sql_store import MAX_ACTIVE_EVENT_NAMES
 
 DAY = 86400
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,11 +9,13 @@ from . import routes
 from .inbox import inbox_routes
 from .live_view import live_routes
 from .login_link import login_link_routes
+from .messages_admin import messages_routes
 from .search import search_routes
 
 
 def admin_routes() -> list[BaseRoute]:
-    return routes.admin_routes(*inbox_routes(), *live_routes(), *search_routes(), *login_link_routes())
+    return routes.admin_routes(*inbox_routes(), *live_routes(), *search_routes(), *login_link_routes(),
+                               *messages_routes())
 
 
 __all__ = ["admin_routes"]

@@ -53,8 +53,8 @@ def nice_max(value: int) -> int:
         step *= 10
 
 
-def daily_chart(counts: list[tuple[int, int]]) -> Chart:
-    """``counts``: ``(day start, count)`` oldest first (``store.daily_counts``)."""
+def daily_chart(counts: list[tuple[int, int]], noun: str = "event") -> Chart:
+    """``counts``: ``(day start, count)`` oldest first (``store.daily_counts``); ``noun`` names what is counted."""
     plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
     top = nice_max(max((c for _, c in counts), default=0))
@@ -65,9 +65,9 @@ def daily_chart(counts: list[tuple[int, int]]) -> Chart:
         h = plot_h * count / top
         x = LEFT + i * slot
         d = dt.datetime.fromtimestamp(day, tz=dt.UTC)
-        noun = "event" if count == 1 else "events"
         bars.append(Bar(round(x + slot * 0.15, 1), round(TOP + plot_h - h, 1), round(slot * 0.7, 1),
-                        round(h, 1), count, f"{d.strftime('%a')} {d.day} {d.strftime('%b %Y')}: {count:,} {noun}"))
+                        round(h, 1), count, f"{d.strftime('%a')} {d.day} {d.strftime('%b %Y')}: {count:,} "
+                                            f"{_plural(noun, count)}"))
         # A date every 7 days, counted back from today so the last bar is labelled.
         if (len(counts) - 1 - i) % 7 == 0:
             x_ticks.append(Tick(round(x + slot / 2, 1), f"{d.day} {d.strftime('%b')}"))
@@ -75,4 +75,12 @@ def daily_chart(counts: list[tuple[int, int]]) -> Chart:
                for v in sorted({0, top // 2, top}) if v == 0 or v * 2 == top or v == top]
     total = sum(c for _, c in counts)
     return Chart(WIDTH, HEIGHT, LEFT, TOP + plot_h, WIDTH - RIGHT, bars, y_ticks, x_ticks, total,
-                 f"{total:,} events in the last {len(counts)} days")
+                 f"{total:,} {_plural(noun, total)} in the last {len(counts)} days")
+
+
+def _plural(noun: str, count: int) -> str:
+    """"event" → "events"; "message sent" → "messages sent" (the first word takes the s)."""
+    if count == 1:
+        return noun
+    first, _, rest = noun.partition(" ")
+    return f"{first}s {rest}".strip()

@@ -287,7 +287,7 @@ async def contact(admin: Admin) -> Response:
     return admin.render("contact.html", section="contacts", contact=person, timeline=timeline, older=older,
                         newer=before is not None, summary=summary, history=history, survivor=survivor,
                         expires_at=expires_at, retention_days=ws.retention_days, conversations=conversations,
-                        only=only)
+                        only=only, deliveries=await admin.store.messages.deliveries_for_contact(ws, person.id))
 
 
 @signed_in

@@ -270,6 +270,31 @@ class ConversationStore:
         result: int | None = await self.db.write(job)
         return result
 
+    async def start_from_teammate(self, workspace: Workspace, contact_id: str, teammate_id: int,
+                                  body: str) -> tuple[int, int]:
+        """A teammate writes first (Intercom's ``POST /messages``): the comment goes to the contact's open
+        conversation, or starts one; ``(conversation id, part id)``. The contact sees it as unread."""
+        t = _now()
+
+        async def job(conn: Conn) -> tuple[int, int]:
+            current = await conn.fetch_one(
+                f"SELECT cv.id FROM conversations cv WHERE cv.workspace_id = ? AND cv.state = 'open' AND {OWNED_BY} "
+                "ORDER BY cv.updated_at DESC, cv.id DESC LIMIT 1", (workspace.id, contact_id, contact_id))
+            if current is None:
+                await conn.execute("INSERT INTO conversations (workspace_id, contact_id, state, created_at, "
+                                   "updated_at) "
+                                   "VALUES (?, ?, 'open', ?, ?)", (workspace.id, contact_id, t, t))
+                current = await conn.fetch_one("SELECT MAX(id) AS id FROM conversations WHERE workspace_id = ? "
+                                               "AND contact_id = ?", (workspace.id, contact_id))
+                assert current is not None
+            cid = int(current["id"])
+            part = await _add_part(conn, cid, COMMENT, TEAMMATE, str(teammate_id), body, t)
+            await conn.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (t, cid))
+            return cid, part
+
+        result: tuple[int, int] = await self.db.write(job)
+        return result
+
     async def set_state(self, workspace: Workspace, conversation_id: int, state: str, teammate_id: int) -> bool:
         """Close or reopen, recorded as a part; False when there is no such conversation or nothing changes."""
         if state not in (OPEN, CLOSED):

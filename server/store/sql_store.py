@@ -34,6 +34,7 @@ from .conversations import ConversationStore
 from .db import Conn, Database
 from .history_stats import history_args, history_stats_sql, without_jit
 from .live_reads import LiveReads
+from .messages import MessageStore
 from .models import (
     USER,
     VISITOR,
@@ -128,6 +129,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
     def __init__(self, db: Database) -> None:
         self.db = db
         self.conversations = ConversationStore(db)
+        self.messages = MessageStore(db)
         self.live = LiveReads(db)
         self.search = ContactSearch(db)
         # Called with the workspace ids of every ingest commit (the live view's wake-up, server/live.py).
