@@ -40,8 +40,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import IO, Any
 
+from .domain_errors import DomainError
 from .errors import ApiError
-from .ingest import loads_strict, validate_event
+from .ingest import validate_event
+from .strict_json import loads as loads_strict
 from .metadata import CONTROL_CHARS, MAX_NUMBER
 from .store import SQLStore
 from .store.models import AppendRequest, Contact, NewEvent, Workspace
@@ -372,8 +374,8 @@ async def store_chunk(store: SQLStore, ws: Workspace, rows: list[ValidRow], summ
     dropped_metadata = summary.dropped_metadata
     for cid, outcome in zip(contact_ids, outcomes):
         group = per_contact[cid]
-        if isinstance(outcome, ApiError):
-            refused += [(row[0], outcome.errors[0]["message"]) for row in group]
+        if isinstance(outcome, DomainError):
+            refused += [(row[0], outcome.message) for row in group]
             continue
         if isinstance(outcome, BaseException):
             raise outcome

@@ -18,9 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from . import identity
-from .errors import ApiError, bad_request
-from .ingest import parse_body
-from .messenger import EMAIL, current_identity, identity_answer, store_of, workspace_for
+from .errors import bad_request
+from .http_edge import read_json_object, reject_nul_in
+from .limits import EMAIL
+from .messenger import current_identity, identity_answer, store_of, workspace_for
 from .notify import notify_contact_message
 from .store.conversations import Part
 
@@ -56,15 +57,12 @@ def _client_id(value: Any) -> str | None:
 
 async def conversations(request: Request) -> Response:
     store = store_of(request)
-    data = await parse_body(request)
-    ws, cors = await workspace_for(request, data)
-    try:
-        message, client_id = _message(data.get("message")), _client_id(data.get("client_id"))
-        visitor_id, current = await current_identity(store, ws, data)
-        email = _email(data.get("email"), required=current.email is None)
-    except ApiError as exc:
-        exc.headers.update(cors)
-        raise
+    data = await read_json_object(request)
+    ws, cors = await workspace_for(request, data)  # from here on, error answers carry the CORS headers
+    reject_nul_in(data, ("email", "message"))  # both land in text columns
+    message, client_id = _message(data.get("message")), _client_id(data.get("client_id"))
+    visitor_id, current = await current_identity(store, ws, data)
+    email = _email(data.get("email"), required=current.email is None)
     contact = current
     if current.role == "visitor" or (email and not current.email):
         # First contact: the visitor becomes a lead (idempotent: a second tab finds the same lead).
@@ -87,7 +85,7 @@ def _part_json(part: Part, contact_id: str) -> dict[str, Any]:
 
 async def thread(request: Request) -> Response:
     store = store_of(request)
-    data = await parse_body(request)
+    data = await read_json_object(request)
     ws, cors = await workspace_for(request, data)
     contact_id = identity.read_session(ws.signing_key, data.get("session"))
     contact = await store.resolve_contact(ws, contact_id) if contact_id else None

@@ -8,7 +8,6 @@ merged into another one is gone for this API (404), as in Intercom 2.16.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .errors import ApiError, bad_request, missing, not_found
+from .http_edge import path_param, query_param, read_json
 from .identity import is_generic_user_id
+from .limits import EMAIL, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES, MAX_SAFE_INT, MAX_TIMESTAMP, ascii_int
 from .rest_auth import rest_workspace
-from .rest_events import path_param, query_param, read_json
 from .store import SQLStore
 from .store.contacts_store import (
     ALL_OPERATORS, ATTRIBUTE, BOOLEAN, DATE, INTEGER, OPERATORS, STRING, ContactPage, ContactView, Filter,
@@ -30,14 +30,11 @@ API_PROOF = "REST access token"
 
 DEFAULT_PER_PAGE = 50  # Intercom's default page size for contact lists and search
 MAX_PER_PAGE = 150  # Intercom's maximum for contact lists
-MAX_TEXT = 255
-MAX_ATTRIBUTES = 100  # as the Messenger's boot/update attributes (server/messenger.py)
+MAX_TEXT = MAX_ATTRIBUTE_LENGTH
 MAX_IN_VALUES = 100  # our bound on IN / NIN lists
 MAX_GROUP = 15  # Intercom: "a limit of max 15 filters for each AND or OR group"
 MAX_NESTING = 2  # Intercom: "a limit of max 2 nested filters"
-MAX_TIMESTAMP = 253402300799  # 9999-12-31: anything larger is surely milliseconds or garbage
-MAX_INT = 2**53
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_INT = MAX_SAFE_INT
 
 
 # ------------------------------------------------------------------------------------------ shapes
@@ -220,8 +217,8 @@ def _raise(exc: ApiError) -> Any:
 def _per_page(raw: Any, field: str = "per_page") -> int:
     if raw is None:
         return DEFAULT_PER_PAGE
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw)
+    if isinstance(raw, str):  # query strings; "²".isdigit() is True but int("²") raises: ASCII digits only
+        raw = ascii_int(raw, minimum=1, maximum=MAX_PER_PAGE)
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_PER_PAGE:
         raise bad_request(f"per_page must be an integer between 1 and {MAX_PER_PAGE}", field)
     return raw

@@ -20,7 +20,7 @@ import pytest
 
 from trailmark import identity
 from trailmark.app import routes
-from trailmark.ingest import MAX_BODY_BYTES
+from trailmark.http_edge import MAX_BODY_BYTES
 
 NO_CONTACT = "000000000000000000000000"
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ApiError
+from ..domain_errors import Conflict, InvalidInput, NotFound
 from .db import Conn, Database
 from .models import LEAD, USER, Contact, Workspace
 
@@ -382,10 +382,10 @@ class ContactsStore:
             row = await conn.fetch_one(f"SELECT * FROM contacts c WHERE {self._LIVE} AND c.id = ?",
                                        (workspace.id, contact_id))
             if row is None:
-                raise ApiError(404, "not_found", "Contact Not Found")
+                raise NotFound("Contact Not Found")
             role = fields.get("role") or row["role"]
             if row["role"] == USER and role == LEAD:
-                raise ApiError(400, "parameter_invalid", "A user cannot become a lead", "role")
+                raise InvalidInput("A user cannot become a lead", "role")
             external_id = fields["external_id"] if "external_id" in fields else row["external_id"]
             email = fields["email"] if "email" in fields else row["email"]
             await _check_unique(conn, workspace.id, contact_id, role,
@@ -417,7 +417,7 @@ class ContactsStore:
             row = await conn.fetch_one(f"SELECT * FROM contacts c WHERE {self._LIVE} AND c.id = ?",
                                        (workspace.id, contact_id))
         if row is None or await self.delete_contact(workspace, contact_id) is None:  # type: ignore[attr-defined]
-            raise ApiError(404, "not_found", "Contact Not Found")
+            raise NotFound("Contact Not Found")
         return ContactView.from_row(row)
 
     async def update_visitor(self, workspace: Workspace, contact_id: str, *, name: str | None,
@@ -448,7 +448,7 @@ class ContactsStore:
             await self.db.write(job)
         except Exception as exc:
             if _is_unique_violation(exc):  # lost a race to another writer with the same external id
-                raise ApiError(409, "conflict", "A contact matching those details already exists",
+                raise Conflict("A contact matching those details already exists",
                                "external_id") from None
             raise
 
@@ -497,14 +497,14 @@ async def _check_unique(conn: Conn, workspace_id: int, self_id: str | None, role
             "SELECT id FROM contacts WHERE workspace_id = ? AND external_id = ? AND merged_into IS NULL "
             "AND id <> ?", (workspace_id, external_id, self_id or ""))
         if row is not None:
-            raise ApiError(409, "conflict", f"A contact matching those details already exists with id={row['id']}",
+            raise Conflict(f"A contact matching those details already exists with id={row['id']}",
                            "external_id")
     if email is not None and role == USER:
         row = await conn.fetch_one(
             "SELECT id FROM contacts WHERE workspace_id = ? AND lower(email) = lower(?) AND role = 'user' "
             "AND merged_into IS NULL AND id <> ?", (workspace_id, email, self_id or ""))
         if row is not None:
-            raise ApiError(409, "conflict", f"A contact matching those details already exists with id={row['id']}",
+            raise Conflict(f"A contact matching those details already exists with id={row['id']}",
                            "email")
 
 
