@@ -20,10 +20,8 @@ from .identity import is_generic_user_id
 from .limits import EMAIL, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES, MAX_SAFE_INT, MAX_TIMESTAMP, ascii_int
 from .rest_auth import rest_workspace
 from .store import SQLStore
-from .store.contacts_store import (
-    ALL_OPERATORS, ATTRIBUTE, BOOLEAN, DATE, INTEGER, OPERATORS, STRING, ContactPage, ContactView, Filter,
-    Group, Query, decode_cursor, field_kind,
-)
+from .rest_search import cursor_param, encode_cursor, parse_search
+from .store.contacts_store import ContactPage, ContactView
 from .store.models import LEAD, USER, VISITOR, Contact, Workspace
 
 API_PROOF = "REST access token"
@@ -31,9 +29,6 @@ API_PROOF = "REST access token"
 DEFAULT_PER_PAGE = 50  # Intercom's default page size for contact lists and search
 MAX_PER_PAGE = 150  # Intercom's maximum for contact lists
 MAX_TEXT = MAX_ATTRIBUTE_LENGTH
-MAX_IN_VALUES = 100  # our bound on IN / NIN lists
-MAX_GROUP = 15  # Intercom: "a limit of max 15 filters for each AND or OR group"
-MAX_NESTING = 2  # Intercom: "a limit of max 2 nested filters"
 MAX_INT = MAX_SAFE_INT
 
 
@@ -96,8 +91,8 @@ def list_json(page: ContactPage, per_page: int) -> dict[str, Any]:
     """Intercom's contact list: ``pages.next.starting_after`` is the cursor the SDKs page with."""
     pages: dict[str, Any] = {"type": "pages", "page": page.page, "per_page": per_page,
                              "total_pages": math.ceil(page.total_count / per_page)}
-    if page.next_cursor:
-        pages["next"] = {"per_page": per_page, "starting_after": page.next_cursor}
+    if page.next_after:
+        pages["next"] = {"per_page": per_page, "starting_after": encode_cursor(*page.next_after)}
     return {"type": "list", "data": [contact_json(v) for v in page.contacts], "total_count": page.total_count,
             "pages": pages}
 
@@ -224,113 +219,9 @@ def _per_page(raw: Any, field: str = "per_page") -> int:
     return raw
 
 
-def _cursor(raw: Any, field: str = "starting_after") -> tuple[int, int, str] | None:
-    if raw is None or raw == "":
-        return None
-    cursor = decode_cursor(raw) if isinstance(raw, str) else None
-    if cursor is None:
-        raise bad_request("starting_after is not a cursor this server handed out", field)
-    return cursor
-
-
 def _store(request: Request) -> SQLStore:
     store: SQLStore = request.app.state.store
     return store
-
-
-# ------------------------------------------------------------------------------------------ search
-def parse_search(node: Any, path: str = "query", depth: int = 0) -> Query:
-    """Intercom's search query: a filter ``{field, operator, value}`` or a group ``{operator: AND|OR,
-    value: [...]}``; groups nest at most 2 deep and hold at most 15 items. 400 ``parameter_invalid``
-    (with the offending path in ``field``) otherwise."""
-    if not isinstance(node, dict):
-        raise bad_request("a search query must be an object", path)
-    op = node.get("operator")
-    if "field" not in node and op in ("AND", "OR"):
-        if depth >= MAX_NESTING:
-            raise bad_request(f"search queries nest at most {MAX_NESTING} levels of AND/OR", path)
-        items = node.get("value")
-        if not isinstance(items, list) or not items:
-            raise bad_request(f"{op} needs a non-empty list of filters as its value", f"{path}.value")
-        if len(items) > MAX_GROUP:
-            raise bad_request(f"at most {MAX_GROUP} filters in each AND or OR group", f"{path}.value")
-        return Group(op, tuple(parse_search(item, f"{path}.value[{i}]", depth + 1) for i, item in enumerate(items)))
-    return _parse_filter(node, path)
-
-
-def _parse_filter(node: dict[str, Any], path: str) -> Filter:
-    name, op = node.get("field"), node.get("operator")
-    if not isinstance(name, str) or not name:
-        raise bad_request("each filter needs a field (or an AND/OR operator)", f"{path}.field")
-    kind = field_kind(name)
-    if kind is None:
-        raise bad_request(f"'{name}' is not a searchable field", f"{path}.field")
-    if op not in ALL_OPERATORS:
-        raise bad_request(f"operator must be one of {', '.join(ALL_OPERATORS)}", f"{path}.operator")
-    if "value" not in node:
-        raise bad_request("each filter needs a value", f"{path}.value")
-    value = node["value"]
-    where = f"{path}.value"
-    if op in ("IN", "NIN"):
-        if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
-            raise bad_request(f"{op} needs a list of 1 to {MAX_IN_VALUES} values", where)
-        checked = [_filter_value(name, kind, "=", v, f"{where}[{i}]") for i, v in enumerate(value)]
-        if any(v is None for v in checked):
-            raise bad_request(f"{op} values must not be null", where)
-        if kind == ATTRIBUTE and len({_json_kind(v) for v in checked}) > 1:
-            raise bad_request(f"{op} values must all be of one type", where)
-        return Filter(name, op, checked)
-    return Filter(name, op, _filter_value(name, kind, op, value, where))
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    return "string"
-
-
-def _filter_value(name: str, kind: str, op: str, value: Any, where: str) -> Any:
-    """One filter value, checked against the field's type and the operator."""
-    if value is None:
-        if op not in ("=", "!="):
-            raise bad_request(f"null only goes with = and != ({name})", where)
-        return None
-    if kind == ATTRIBUTE:
-        vkind = _json_kind(value)
-        if isinstance(value, (list, dict)):
-            raise bad_request("custom attribute filters compare a string, number or boolean", where)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise bad_request("numbers must be finite", where)
-        allowed = {"string": OPERATORS[STRING], "number": OPERATORS[INTEGER], "boolean": OPERATORS[BOOLEAN]}[vkind]
-        if op not in allowed:
-            raise bad_request(f"operator {op} does not apply to a {vkind} value", where)
-        if isinstance(value, str) and len(value) > MAX_TEXT:
-            raise bad_request(f"value is longer than {MAX_TEXT} characters", where)
-        if vkind == "number" and abs(value) > MAX_INT:
-            raise bad_request("value is too large", where)
-        return value
-    if op not in OPERATORS[kind] and op not in ("IN", "NIN"):
-        raise bad_request(f"operator {op} does not apply to {name} (a {kind} field)", where)
-    if kind == STRING:
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str) or len(value) > MAX_TEXT:
-            raise bad_request(f"{name} is compared with a string of at most {MAX_TEXT} characters", where)
-        if name == "role" and value not in (USER, LEAD):
-            raise bad_request("role is 'user' or 'lead'", where)
-        if op in ("~", "!~", "^", "$") and not value:
-            raise bad_request(f"operator {op} needs a non-empty string", where)
-        return value
-    if kind in (DATE, INTEGER):
-        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_TIMESTAMP:
-            raise bad_request(f"{name} is compared with {'a unix timestamp' if kind == DATE else 'an integer'}",
-                              where)
-        return value
-    if not isinstance(value, bool):
-        raise bad_request(f"{name} is compared with a boolean", where)
-    return value
 
 
 # ------------------------------------------------------------------------------------------ contacts
@@ -353,7 +244,7 @@ async def list_contacts(request: Request) -> Response:
     store = _store(request)
     ws = await rest_workspace(request)
     per_page = _per_page(query_param(request, "per_page"))
-    after = _cursor(query_param(request, "starting_after"))
+    after = cursor_param(query_param(request, "starting_after"))
     page = await store.contact_page(ws, per_page=per_page, after=after)
     return JSONResponse(list_json(page, per_page))
 
@@ -368,7 +259,7 @@ async def search_contacts(request: Request) -> Response:
     query = parse_search(data["query"])
     pagination = _obj(data, "pagination")
     per_page = _per_page(pagination.get("per_page"), "pagination.per_page")
-    after = _cursor(pagination.get("starting_after"), "pagination.starting_after")
+    after = cursor_param(pagination.get("starting_after"), "pagination.starting_after")
     page = await store.contact_page(ws, per_page=per_page, after=after, query=query)
     return JSONResponse(list_json(page, per_page))
 

@@ -17,6 +17,20 @@ from ..metadata import display_name
 from ..store.admin_reads import EVENT_FILTER_OPS, OPS_WITH_VALUE, EventFilter
 from ..store.models import ROLES
 
+# The store's event filters (admin_reads.EVENT_FILTER_OPS) as the contact list's condition menu says them.
+OP_LABELS: dict[str, str] = {
+    "done": "has done",
+    "not_done": "has not done",
+    "count_gt": "count is more than",
+    "count_lt": "count is less than",
+    "count_eq": "count is exactly",
+    "first_gt": "first did more than … days ago",
+    "first_lt": "first did less than … days ago",
+    "first_eq": "first did exactly … days ago",
+    "last_gt": "last did more than … days ago",
+    "last_lt": "last did less than … days ago",
+    "last_eq": "last did exactly … days ago",
+}
 MAX_FILTER_ROWS = 10
 MAX_VALUE = 100_000  # days or counts; a bigger number is a typo
 

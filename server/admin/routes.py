@@ -24,7 +24,7 @@ from ..assets import package_file
 from ..domain_errors import DomainError
 from ..limits import ascii_int
 from ..store import SQLStore
-from ..store.admin_reads import EVENT_FILTER_OPS, OPS_WITH_VALUE, ContactPage, Teammate
+from ..store.admin_reads import OPS_WITH_VALUE, ContactPage, Teammate
 from ..store.models import VISITOR, Workspace
 from . import filters as contact_filters
 from .auth import (
@@ -79,7 +79,7 @@ class Admin:
             self.set_session(self.session.with_flash(None))
         context.setdefault("section", "")
         response = page(self.request, template, status_code, admin=self, csrf=self.session.csrf, flash=flash,
-                        flash_error=flash_error, ops=EVENT_FILTER_OPS, ops_with_value=OPS_WITH_VALUE, **context)
+                        flash_error=flash_error, ops=contact_filters.OP_LABELS, ops_with_value=OPS_WITH_VALUE, **context)
         return self.finish(response)
 
     def redirect(self, url: str) -> Response:

@@ -11,7 +11,6 @@ contact merged into another one (``merged_into`` set) no longer exists for the A
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import time
@@ -51,34 +50,18 @@ class ContactView:
 
 
 # ------------------------------------------------------------------------------------------ search
-# Searchable fields and their kinds (Intercom's "Accepted Fields" table, the part Trailmark stores).
+# The kinds of value a search compares (which fields are searchable, and with which operators, is the REST
+# API's table: rest_search.py). Custom attributes are named "custom_attributes.<key>".
 STRING, DATE, INTEGER, BOOLEAN, ATTRIBUTE = "string", "date", "integer", "boolean", "attribute"
-SEARCH_FIELDS: dict[str, tuple[str, str]] = {
-    "id": (STRING, "c.id"),
-    "role": (STRING, "c.role"),
-    "name": (STRING, "c.name"),
-    "avatar": (STRING, "c.avatar"),
-    "owner_id": (INTEGER, "c.owner_id"),
-    "email": (STRING, "c.email"),
-    "email_domain": (STRING, ""),  # dialect-specific expression, see _column
-    "phone": (STRING, "c.phone"),
-    "external_id": (STRING, "c.external_id"),
-    "created_at": (DATE, "c.created_at"),
-    "signed_up_at": (DATE, "c.signed_up_at"),
-    "updated_at": (DATE, "c.updated_at"),
-    "last_seen_at": (DATE, "c.last_seen_at"),
-    "last_contacted_at": (DATE, "c.contacted_at"),
-    "unsubscribed_from_emails": (BOOLEAN, "c.unsubscribed_from_emails"),
-}
 CUSTOM_PREFIX = "custom_attributes."
-# Which operators go with which kind of value (Intercom's "Accepted Operators" table).
-OPERATORS = {
-    STRING: {"=", "!=", "IN", "NIN", "~", "!~", "^", "$"},
-    DATE: {"=", "!=", "IN", "NIN", ">", "<"},
-    INTEGER: {"=", "!=", "IN", "NIN", ">", "<"},
-    BOOLEAN: {"=", "!="},
+# The column each searchable field reads.
+COLUMNS: dict[str, str] = {
+    "id": "c.id", "role": "c.role", "name": "c.name", "avatar": "c.avatar", "owner_id": "c.owner_id",
+    "email": "c.email", "email_domain": "",  # dialect-specific expression, see _column
+    "phone": "c.phone", "external_id": "c.external_id", "created_at": "c.created_at",
+    "signed_up_at": "c.signed_up_at", "updated_at": "c.updated_at", "last_seen_at": "c.last_seen_at",
+    "last_contacted_at": "c.contacted_at", "unsubscribed_from_emails": "c.unsubscribed_from_emails",
 }
-ALL_OPERATORS = ("=", "!=", "IN", "NIN", ">", "<", "~", "!~", "^", "$")
 
 
 @dataclass(frozen=True)
@@ -88,6 +71,7 @@ class Filter:
     field: str
     operator: str
     value: Any
+    kind: str  # STRING | DATE | INTEGER | BOOLEAN | ATTRIBUTE
 
 
 @dataclass(frozen=True)
@@ -97,13 +81,6 @@ class Group:
 
 
 Query = Filter | Group
-
-
-def field_kind(name: str) -> str | None:
-    if name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX):
-        return ATTRIBUTE
-    spec = SEARCH_FIELDS.get(name)
-    return spec[0] if spec else None
 
 
 def _like_escape(text: str) -> str:
@@ -139,10 +116,9 @@ class _Compiler:
         if isinstance(node, Group):
             joiner = " AND " if node.operator == "AND" else " OR "
             return "(" + joiner.join(self.compile(item) for item in node.items) + ")"
-        kind = field_kind(node.field)
+        kind = node.kind
         if kind == ATTRIBUTE:
             return self._attribute(node.field[len(CUSTOM_PREFIX):], node.operator, node.value)
-        assert kind is not None
         column, value = _Expr(self._column(node.field)), node.value
         if node.field in ("email", "email_domain"):  # emails match whatever their case
             column = _Expr(f"lower({column.sql})")
@@ -158,7 +134,7 @@ class _Compiler:
             if self.dialect == "postgres":
                 return "split_part(c.email, '@', 2)"
             return "substr(c.email, instr(c.email, '@') + 1)"
-        return SEARCH_FIELDS[name][1]
+        return COLUMNS[name]
 
     def _arg(self, value: Any) -> str:
         self.args.append(value)
@@ -256,31 +232,12 @@ def compile_query(query: Query, dialect: str) -> tuple[str, list[Any]]:
     return sql, compiler.args
 
 
-# ------------------------------------------------------------------------------------------ cursors
-def encode_cursor(page: int, created_at: int, contact_id: str) -> str:
-    raw = f"{page}:{created_at}:{contact_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, int, str] | None:
-    """``(page, created_at, id)`` of the last contact on the previous page; ``None`` when malformed."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        page, created_at, contact_id = raw.split(":", 2)
-        result = int(page), int(created_at), contact_id
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if result[0] < 1 or not contact_id or abs(result[1]) > 2**62:
-        return None
-    return result
-
-
 @dataclass(frozen=True)
 class ContactPage:
     contacts: list[ContactView]
     total_count: int
     page: int
-    next_cursor: str | None
+    next_after: tuple[int, int, str] | None  # (page, created_at, id) of its last contact, when more follow
 
 
 def now_s() -> int:
@@ -336,11 +293,11 @@ class ContactsStore:
                 f"SELECT * FROM contacts c WHERE {page_where} ORDER BY c.created_at DESC, c.id DESC LIMIT ?",
                 (*page_args, per_page + 1))
         views = [ContactView.from_row(r) for r in rows[:per_page]]
-        cursor = None
+        after_last = None
         if len(rows) > per_page and views:
             last = views[-1].contact
-            cursor = encode_cursor(page, last.created_at, last.id)
-        return ContactPage(views, int(count["n"]) if count else 0, page, cursor)
+            after_last = (page, last.created_at, last.id)
+        return ContactPage(views, int(count["n"]) if count else 0, page, after_last)
 
     # ------------------------------------------------------------ writing
     async def create_api_contact(self, workspace: Workspace, fields: dict[str, Any],
@@ -508,5 +465,4 @@ async def _check_unique(conn: Conn, workspace_id: int, self_id: str | None, role
                            "email")
 
 
-__all__ = ["ContactsStore", "ContactView", "ContactPage", "Filter", "Group", "Query", "SEARCH_FIELDS",
-           "OPERATORS", "ALL_OPERATORS", "field_kind", "compile_query", "encode_cursor", "decode_cursor"]
+__all__ = ["ContactsStore", "ContactView", "ContactPage", "Filter", "Group", "Query", "COLUMNS", "compile_query"]
