@@ -191,6 +191,17 @@ async def test_a_signed_stripe_payload_holding_nan_is_refused_and_the_unmatched_
     assert r.status_code == 200 and r.json()["data"] == []
 
 
+async def test_an_unmatched_stripe_payload_recorded_with_nan_before_the_fix_is_listed_as_null(harness):
+    h = harness
+    event = stripe_event("invoice.paid", invoice(customer="cus_old", amount_paid=float("nan")), event_id="evt_old")
+    await h.store.record_unmatched_stripe_event(h.workspace, event_id="evt_old", event_type="invoice.paid",
+                                                customer_id="cus_old", email=None, reason="old",
+                                                payload=json.dumps(event))
+    r = await h.client.get("/integrations/stripe/unmatched", headers=h.auth)
+    assert r.status_code == 200, r.text
+    assert [(d["stripe_event_id"], d["event"]) for d in r.json()["data"]] == [("evt_old", None)]
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
 async def test_a_utf16_stripe_payload_is_a_400(harness, encoding):
     h = harness

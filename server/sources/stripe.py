@@ -28,6 +28,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .. import strict_json
 from ..errors import ApiError, bad_request, not_found
 from ..http_edge import int_param, json_object, read_body
 from ..ingest import validate_event
@@ -336,4 +337,13 @@ async def unmatched(request: Request) -> Response:
     include = request.query_params.get("include_resolved", "").lower() == "true"
     rows = await request.app.state.store.unmatched_stripe_events(ws, include_resolved=include, limit=limit)
     return JSONResponse({"type": "list", "data": [{**{k: v for k, v in r.items() if k != "payload"},
-                                                   "event": json.loads(r["payload"])} for r in rows]})
+                                                   "event": _stored_event(r["payload"])} for r in rows]})
+
+
+def _stored_event(payload: str) -> Any:
+    """A recorded payload, or null: rows recorded before the edge refused NaN (a signed payload may hold
+    it) would otherwise make every listing fail, as no JSON answer can carry NaN."""
+    try:
+        return strict_json.loads(payload)
+    except ValueError:
+        return None
