@@ -28,8 +28,6 @@ API_PROOF = "REST access token"
 
 DEFAULT_PER_PAGE = 50  # Intercom's default page size for contact lists and search
 MAX_PER_PAGE = 150  # Intercom's maximum for contact lists
-MAX_TEXT = MAX_ATTRIBUTE_LENGTH
-MAX_INT = MAX_SAFE_INT
 
 
 # ------------------------------------------------------------------------------------------ shapes
@@ -114,7 +112,7 @@ def _str(obj: dict[str, Any], key: str, prefix: str | None = None) -> str | None
         return None
     field = f"{prefix}.{key}" if prefix else key
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    if not text or len(text) > MAX_TEXT:
+    if not text or len(text) > MAX_ATTRIBUTE_LENGTH:
         raise bad_request(f"{field} must be a non-empty string", field)
     return text
 
@@ -127,8 +125,8 @@ def _text(value: Any, field: str, *, allow_int: bool = False) -> str:
     value = value.strip()
     if not value:
         raise bad_request(f"{field} must not be empty", field)
-    if len(value) > MAX_TEXT:
-        raise bad_request(f"{field} is longer than {MAX_TEXT} characters", field)
+    if len(value) > MAX_ATTRIBUTE_LENGTH:
+        raise bad_request(f"{field} is longer than {MAX_ATTRIBUTE_LENGTH} characters", field)
     return str(value)
 
 
@@ -161,14 +159,14 @@ def custom_attributes(value: Any, field: str = "custom_attributes") -> dict[str,
     out: dict[str, Any] = {}
     for key, item in value.items():
         where = f"{field}.{key}"
-        if not key.strip() or len(key) > MAX_TEXT:
-            raise bad_request(f"custom attribute names must be 1 to {MAX_TEXT} characters", where)
+        if not key.strip() or len(key) > MAX_ATTRIBUTE_LENGTH:
+            raise bad_request(f"custom attribute names must be 1 to {MAX_ATTRIBUTE_LENGTH} characters", where)
         if isinstance(item, str):
-            if len(item) > MAX_TEXT:
-                raise bad_request(f"{where} is longer than {MAX_TEXT} characters", where)
+            if len(item) > MAX_ATTRIBUTE_LENGTH:
+                raise bad_request(f"{where} is longer than {MAX_ATTRIBUTE_LENGTH} characters", where)
         elif isinstance(item, float) and not math.isfinite(item):
             raise bad_request(f"{where} must be a finite number", where)
-        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_INT:
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_SAFE_INT:
             raise bad_request(f"{where} is too large", where)
         elif item is not None and not isinstance(item, (bool, int, float)):
             raise bad_request(f"{where} must be a string, number, boolean or null", where)
@@ -189,7 +187,7 @@ def contact_fields(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         "avatar": lambda v: _text(v, "avatar"),
         "signed_up_at": lambda v: _timestamp(v, "signed_up_at"),
         "last_seen_at": lambda v: _timestamp(v, "last_seen_at"),
-        "owner_id": lambda v: v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_INT
+        "owner_id": lambda v: v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SAFE_INT
         else _raise(bad_request("owner_id must be an admin id (an integer)", "owner_id")),
         "unsubscribed_from_emails": lambda v: v if isinstance(v, bool)
         else _raise(bad_request("unsubscribed_from_emails must be a boolean", "unsubscribed_from_emails")),

@@ -14,8 +14,6 @@ from .limits import MAX_ATTRIBUTE_LENGTH, MAX_SAFE_INT, MAX_TIMESTAMP, ascii_int
 from .store.contacts_store import ATTRIBUTE, BOOLEAN, CUSTOM_PREFIX, DATE, INTEGER, STRING, Filter, Group, Query
 from .store.models import LEAD, USER
 
-MAX_TEXT = MAX_ATTRIBUTE_LENGTH
-MAX_INT = MAX_SAFE_INT
 MAX_IN_VALUES = 100  # our bound on IN / NIN lists
 MAX_GROUP = 15  # Intercom: "a limit of max 15 filters for each AND or OR group"
 MAX_NESTING = 2  # Intercom: "a limit of max 2 nested filters"
@@ -109,9 +107,9 @@ def _filter_value(name: str, kind: str, op: str, value: Any, where: str) -> Any:
         allowed = {"string": OPERATORS[STRING], "number": OPERATORS[INTEGER], "boolean": OPERATORS[BOOLEAN]}[vkind]
         if op not in allowed:
             raise bad_request(f"operator {op} does not apply to a {vkind} value", where)
-        if isinstance(value, str) and len(value) > MAX_TEXT:
-            raise bad_request(f"value is longer than {MAX_TEXT} characters", where)
-        if vkind == "number" and abs(value) > MAX_INT:
+        if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_LENGTH:
+            raise bad_request(f"value is longer than {MAX_ATTRIBUTE_LENGTH} characters", where)
+        if vkind == "number" and abs(value) > MAX_SAFE_INT:
             raise bad_request("value is too large", where)
         return value
     if op not in OPERATORS[kind] and op not in ("IN", "NIN"):
@@ -119,8 +117,8 @@ def _filter_value(name: str, kind: str, op: str, value: Any, where: str) -> Any:
     if kind == STRING:
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)
-        if not isinstance(value, str) or len(value) > MAX_TEXT:
-            raise bad_request(f"{name} is compared with a string of at most {MAX_TEXT} characters", where)
+        if not isinstance(value, str) or len(value) > MAX_ATTRIBUTE_LENGTH:
+            raise bad_request(f"{name} is compared with a string of at most {MAX_ATTRIBUTE_LENGTH} characters", where)
         if name == "role" and value not in (USER, LEAD):
             raise bad_request("role is 'user' or 'lead'", where)
         if op in ("~", "!~", "^", "$") and not value:

@@ -79,7 +79,8 @@ class Admin:
             self.set_session(self.session.with_flash(None))
         context.setdefault("section", "")
         response = page(self.request, template, status_code, admin=self, csrf=self.session.csrf, flash=flash,
-                        flash_error=flash_error, ops=contact_filters.OP_LABELS, ops_with_value=OPS_WITH_VALUE, **context)
+                        flash_error=flash_error, ops=contact_filters.OP_LABELS, ops_with_value=OPS_WITH_VALUE,
+                        **context)
         return self.finish(response)
 
     def redirect(self, url: str) -> Response:
