@@ -15,7 +15,7 @@ from . import identity
 from .errors import ApiError, bad_request, not_found
 from .http_edge import read_json_object, reject_nul, reject_nul_in, set_cors
 from .ingest import validate_browser_batch
-from .limits import EMAIL, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES
+from .limits import MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES
 from .origins import check_origin, cors_headers
 from .snippet import served_shim
 from .store import SQLStore

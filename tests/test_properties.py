@@ -115,7 +115,7 @@ event = st.fixed_dictionaries({}, optional={"id": maybe(st.uuids().map(lambda u:
 
 
 @FAST
-@given(data=st.data(), path=st.sampled_from(["ping", "events", "conversations"]), raw=st.booleans())
+@given(data=st.data(), path=st.sampled_from(["ping", "events", "conversations", "thread"]), raw=st.booleans())
 async def test_snippet_endpoints_never_fail(world, data, path, raw):
     h, me = world["h"], world["me"]
     if raw:
@@ -125,7 +125,8 @@ async def test_snippet_endpoints_never_fail(world, data, path, raw):
             app_id=h.workspace.app_id, device=me["device"], session=me["session"],
             user=st.fixed_dictionaries({}, optional={"user_id": maybe("u-9"), "email": maybe("a@b.co"),
                                                      "name": maybe("Ann"), "plan": anything}).map(_object),
-            events=st.lists(event, max_size=3).map(_array), email="lead@example.com", message="hi"))
+            events=st.lists(event, max_size=3).map(_array), email="lead@example.com", message="hi",
+            client_id="c-1"))
     await check(h, lambda: h.client.post(f"/messenger/web/{path}", content=content,
                                          headers={"content-type": "text/plain"}))
 

@@ -65,6 +65,7 @@ async def test_deeply_nested_json_is_a_400_on_every_json_endpoint(harness):
         ("/messenger/web/ping", f'{{"app_id": "{app_id}", "user": {deep}}}', {}),
         ("/messenger/web/events", f'{{"app_id": "{app_id}", "session": "{me["session"]}", "events": {deep}}}', {}),
         ("/messenger/web/conversations", f'{{"app_id": "{app_id}", "message": {deep}}}', {}),
+        ("/messenger/web/thread", f'{{"app_id": "{app_id}", "session": {deep}}}', {}),
         ("/events", f'{{"event_name": "x", "user_id": "u-1", "metadata": {deep}}}', h.auth),
         ("/contacts/search", f'{{"query": {deep}}}', h.auth),
         ("/contacts", f'{{"email": "a@b.co", "custom_attributes": {deep}}}', h.auth),
