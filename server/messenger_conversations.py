@@ -23,7 +23,9 @@ from .http_edge import read_json_object, reject_nul_in
 from .limits import EMAIL
 from .messenger import current_identity, identity_answer, store_of, workspace_for
 from .notify import notify_contact_message
+from .store import SQLStore
 from .store.conversations import Part
+from .store.models import Contact, Workspace
 
 MAX_MESSAGE_LENGTH = 5000
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -61,8 +63,10 @@ async def conversations(request: Request) -> Response:
     ws, cors = await workspace_for(request, data)  # from here on, error answers carry the CORS headers
     reject_nul_in(data, ("email", "message"))  # both land in text columns
     message, client_id = _message(data.get("message")), _client_id(data.get("client_id"))
+    known = await known_contact(store, ws, data)
+    email = _email(data.get("email"), required=known is None or known.email is None)
+    # Only now, every check passed, may a visitor be created: a refused request stores nothing.
     visitor_id, current = await current_identity(store, ws, data)
-    email = _email(data.get("email"), required=current.email is None)
     contact = current
     if current.role == "visitor" or (email and not current.email):
         # First contact: the visitor becomes a lead (idempotent: a second tab finds the same lead).
@@ -74,6 +78,16 @@ async def conversations(request: Request) -> Response:
     return identity_answer(ws, visitor_id, contact, [], cors,
                            extra={"conversation": {"id": str(added.conversation_id),
                                                    "new": added.new_conversation, "duplicate": added.duplicate}})
+
+
+async def known_contact(store: SQLStore, ws: Workspace, data: dict[str, Any]) -> Contact | None:
+    """The contact ``current_identity`` would answer with (session first, then device), without creating
+    a visitor when the tokens name nobody: ``None`` then."""
+    cid = identity.read_session(ws.signing_key, data.get("session"))
+    if cid is not None and (contact := await store.resolve_contact(ws, cid)) is not None:
+        return contact
+    vid = identity.read_device(ws.signing_key, data.get("device"))
+    return await store.find_contact(ws, visitor_id=vid) if vid is not None else None
 
 
 def _part_json(part: Part, contact_id: str) -> dict[str, Any]:

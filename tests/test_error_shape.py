@@ -92,7 +92,7 @@ def raw_msg(template: str) -> Callable[[World], bytes]:
 
 
 PING, EVENTS, CONV = "/messenger/web/ping", "/messenger/web/events", "/messenger/web/conversations"
-MESSENGER = {"ping": PING, "events": EVENTS, "conversations": CONV}
+MESSENGER = {"ping": PING, "events": EVENTS, "conversations": CONV, "thread": "/messenger/web/thread"}
 
 # Inputs every JSON endpoint must refuse the same way, whatever it is for.
 GENERIC: dict[str, tuple[Body, int, str]] = {
