@@ -592,7 +592,7 @@ PROFILE_RULES = [
     ("asyncpg/", "asyncpg: the PostgreSQL driver"),
     ("postgres_db.py", "writer task: the group-commit transaction (PostgreSQL)"),
     ("read_session", "handler: session token check (itsdangerous)"),
-    ("parse_body", "handler: read + json.loads the body"),
+    ("read_json_object", "handler: read + strict JSON parse of the body"),
     ("validate_browser_batch", "handler: validate events + metadata"),
     ("append_events", "handler: append_events (queue + await commit)"),
     ("workspace_for", "handler: workspace lookup (cached)"),

@@ -15,7 +15,9 @@ from starlette.routing import BaseRoute, Route
 
 from . import messenger, messenger_conversations, openapi, rest_contacts, rest_events, rest_messages, snippet
 from .admin import admin_routes
-from .errors import ApiError, error_body, error_response
+from .domain_errors import DomainError
+from .errors import ApiError, api_error, error_body
+from .http_edge import error_response
 from .live import LiveHub
 from .ratelimit import RateLimitMiddleware
 from .retention import purge_forever
@@ -30,7 +32,13 @@ log = logging.getLogger("trailmark")
 
 async def handle_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc)
+    return error_response(request, exc)
+
+
+async def handle_domain_error(request: Request, exc: Exception) -> Response:
+    """What the store or the rules refused, answered with its status and code (``errors.api_error``)."""
+    assert isinstance(exc, DomainError)
+    return error_response(request, api_error(exc))
 
 
 async def handle_http_error(request: Request, exc: Exception) -> Response:
@@ -113,7 +121,8 @@ def create_app(settings: Settings | None = None, store: SQLStore | None = None) 
             await app.state.store.close()
 
     app = Starlette(routes=routes(), lifespan=lifespan,
-                    exception_handlers={ApiError: handle_api_error, HTTPException: handle_http_error,
+                    exception_handlers={ApiError: handle_api_error, DomainError: handle_domain_error,
+                                        HTTPException: handle_http_error,
                                         Exception: handle_unexpected})
     app.add_middleware(RateLimitMiddleware)  # X-RateLimit-* and 429 on the Bearer REST API (server/ratelimit.py)
     app.state.settings = settings

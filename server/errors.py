@@ -2,7 +2,9 @@
 
 Every 4xx/5xx answer of Trailmark is an *error list* (see ../shared/intercom-api.md §2):
 ``{"type": "error.list", "request_id": "...", "errors": [{"code", "message", "field"?}]}``.
-Handlers raise :class:`ApiError`; the app's exception handler turns it into a response.
+Handlers raise :class:`ApiError`; the store and the rules raise domain errors (``domain_errors.py``),
+which :func:`api_error` maps to status and code here, once. The app's exception handlers render both
+(``http_edge.error_response``). No web framework is imported here.
 """
 
 from __future__ import annotations
@@ -10,7 +12,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from starlette.responses import JSONResponse
+from .domain_errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    InvalidMerge,
+    NameLimitReached,
+    NotFound,
+    UnknownIdentity,
+)
 
 
 class ApiError(Exception):
@@ -39,8 +49,20 @@ def error_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "error.list", "request_id": uuid.uuid4().hex, "errors": errors}
 
 
-def error_response(exc: ApiError) -> JSONResponse:
-    return JSONResponse(error_body(exc.errors), status_code=exc.status, headers=exc.headers)
+# Domain error → (HTTP status, Intercom's error code): the statuses and codes the API has always answered.
+_STATUS: dict[type[DomainError], tuple[int, str]] = {
+    NotFound: (404, "not_found"),
+    Conflict: (409, "conflict"),
+    InvalidMerge: (400, "invalid_merge"),
+    NameLimitReached: (422, "422"),  # Intercom's own code for "Cannot have more than 120 active event names"
+    InvalidInput: (400, "parameter_invalid"),
+    UnknownIdentity: (401, "invalid_identity"),
+}
+
+
+def api_error(exc: DomainError) -> ApiError:
+    status, code = next(v for k, v in _STATUS.items() if isinstance(exc, k))
+    return ApiError(status, code, exc.message, exc.field)
 
 
 # Shorthands for the errors the API raises most often.

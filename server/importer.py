@@ -40,11 +40,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any, BinaryIO, cast
 
+from .domain_errors import DomainError
 from .errors import ApiError
-from .ingest import loads_strict, validate_event
+from .ingest import validate_event
 from .metadata import CONTROL_CHARS, MAX_NUMBER
 from .store import SQLStore
 from .store.models import AppendRequest, Contact, NewEvent, Workspace
+from .strict_json import loads as loads_strict
 
 # Valid rows stored per transaction. Measured (bench/import_speed.py: 100,000 rows over 5,000 users), the
 # store alone: 25,000 takes a quarter to a third less writer time than 10,000 (fuller requests per contact,
@@ -373,8 +375,8 @@ async def store_chunk(store: SQLStore, ws: Workspace, rows: list[ValidRow], summ
     dropped_metadata = summary.dropped_metadata
     for cid, outcome in zip(contact_ids, outcomes, strict=True):
         group = per_contact[cid]
-        if isinstance(outcome, ApiError):
-            refused += [(row[0], outcome.errors[0]["message"]) for row in group]
+        if isinstance(outcome, DomainError):
+            refused += [(row[0], outcome.message) for row in group]
             continue
         if isinstance(outcome, BaseException):
             raise outcome

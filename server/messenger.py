@@ -5,7 +5,6 @@ Protocol: docs/protocol.md. Identity rules: server/identity.py. Ingest steps: se
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -14,7 +13,9 @@ from starlette.responses import JSONResponse, Response
 
 from . import identity
 from .errors import ApiError, bad_request, not_found
-from .ingest import parse_body, validate_browser_batch
+from .http_edge import read_json_object, reject_nul, reject_nul_in, set_cors
+from .ingest import validate_browser_batch
+from .limits import MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES
 from .origins import check_origin, cors_headers
 from .snippet import served_shim
 from .store import SQLStore
@@ -30,9 +31,6 @@ MESSENGER_KEYS = frozenset({
 })
 IDENTITY_KEYS = frozenset({"user_id", "email", "user_hash", "intercom_user_jwt", "name", "phone",
                            "created_at"})
-MAX_ATTRIBUTES = 100
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MAX_ATTRIBUTE_LENGTH = 255
 
 
 def store_of(request: Request) -> SQLStore:
@@ -44,10 +42,13 @@ async def workspace_for(request: Request, data: dict[str, Any]) -> tuple[Workspa
     app_id = data.get("app_id")
     if not isinstance(app_id, str) or not app_id:
         raise ApiError(400, "parameter_not_found", "app_id is required", "app_id")
+    reject_nul(app_id, "app_id")
     ws = await store_of(request).workspace_by_app_id(app_id)
     if ws is None:
         raise not_found("Unknown app_id", "app_id")
-    return ws, check_origin(request, ws)
+    cors = check_origin(request, ws)
+    set_cors(request, cors)  # from here on, error answers carry them too (http_edge.error_response)
+    return ws, cors
 
 
 async def widget(request: Request) -> Response:
@@ -196,17 +197,16 @@ def identity_answer(ws: Workspace, visitor_id: str, contact: Contact, warnings: 
 async def ping(request: Request) -> Response:
     """Boot/update: resolve who this browser is, identify users, record attributes; hand back tokens."""
     store = store_of(request)
-    data = await parse_body(request)
+    data = await read_json_object(request)
     ws, cors = await workspace_for(request, data)
     user = data.get("user") or {}
     if not isinstance(user, dict):
         raise bad_request("user must be a JSON object", "user")
+    # Identity fields land in text columns (NUL refused); custom attributes are JSON text, where a NUL is
+    # the escape "\u0000" and keeps.
+    reject_nul_in(user, sorted(IDENTITY_KEYS), "user.")
     warnings: list[str] = []
-    try:
-        user_id, email, proof = verify_identity(ws, user)
-    except ApiError as exc:
-        exc.headers.update(cors)
-        raise
+    user_id, email, proof = verify_identity(ws, user)
     visitor_id, current = await current_identity(request, ws, data, cors)
     if user_id is not None or (email is not None and proof != "none"):
         current = await store.identify_user(ws, current.id, user_id=user_id, email=email, reason="boot",
@@ -226,20 +226,16 @@ async def ping(request: Request) -> Response:
 async def events(request: Request) -> Response:
     """A batch of the shim's events, all for the contact the session token names."""
     store = store_of(request)
-    data = await parse_body(request)
+    data = await read_json_object(request)
     ws, cors = await workspace_for(request, data)
-    try:
-        contact_id = identity.read_session(ws.signing_key, data.get("session"))
-        if contact_id is None:
-            raise ApiError(401, "invalid_identity",
-                           "The session token is missing, forged, expired or from another workspace; ping again",
-                           "session")
-        batch = validate_browser_batch(data, strict=ws.strict_metadata)
-        results = await store.append_events(AppendRequest(ws.id, contact_id, "js", batch,
-                                                          browser=browser_names(request, ws)))
-    except ApiError as exc:
-        exc.headers.update(cors)
-        raise
+    contact_id = identity.read_session(ws.signing_key, data.get("session"))
+    if contact_id is None:
+        raise ApiError(401, "invalid_identity",
+                       "The session token is missing, forged, expired or from another workspace; ping again",
+                       "session")
+    batch = validate_browser_batch(data, strict=ws.strict_metadata)
+    results = await store.append_events(AppendRequest(ws.id, contact_id, "js", batch,
+                                                      browser=browser_names(request, ws)))
     raw_events = data["events"]
     body = []
     for raw, event, result in zip(raw_events, batch, results, strict=True):

@@ -18,11 +18,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from . import identity
-from .errors import ApiError, bad_request
-from .ingest import parse_body
-from .messenger import EMAIL, current_identity, identity_answer, store_of, workspace_for
+from .errors import bad_request
+from .http_edge import read_json_object, reject_nul_in
+from .limits import EMAIL
+from .messenger import current_identity, identity_answer, store_of, workspace_for
 from .notify import notify_contact_message
+from .store import SQLStore
 from .store.conversations import Part
+from .store.models import Contact, Workspace
 
 MAX_MESSAGE_LENGTH = 5000
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -56,15 +59,14 @@ def _client_id(value: Any) -> str | None:
 
 async def conversations(request: Request) -> Response:
     store = store_of(request)
-    data = await parse_body(request)
-    ws, cors = await workspace_for(request, data)
-    try:
-        message, client_id = _message(data.get("message")), _client_id(data.get("client_id"))
-        visitor_id, current = await current_identity(request, ws, data, cors)
-        email = _email(data.get("email"), required=current.email is None)
-    except ApiError as exc:
-        exc.headers.update(cors)
-        raise
+    data = await read_json_object(request)
+    ws, cors = await workspace_for(request, data)  # from here on, error answers carry the CORS headers
+    reject_nul_in(data, ("email", "message"))  # both land in text columns
+    message, client_id = _message(data.get("message")), _client_id(data.get("client_id"))
+    known = await known_contact(store, ws, data)
+    email = _email(data.get("email"), required=known is None or known.email is None)
+    # Only now, every check passed, may a visitor be created: a refused request stores nothing.
+    visitor_id, current = await current_identity(request, ws, data, cors)
     contact = current
     if current.role == "visitor" or (email and not current.email):
         # First contact: the visitor becomes a lead (idempotent: a second tab finds the same lead).
@@ -78,6 +80,16 @@ async def conversations(request: Request) -> Response:
                                                    "new": added.new_conversation, "duplicate": added.duplicate}})
 
 
+async def known_contact(store: SQLStore, ws: Workspace, data: dict[str, Any]) -> Contact | None:
+    """The contact ``current_identity`` would answer with (session first, then device), without creating
+    a visitor when the tokens name nobody: ``None`` then."""
+    cid = identity.read_session(ws.signing_key, data.get("session"))
+    if cid is not None and (contact := await store.resolve_contact(ws, cid)) is not None:
+        return contact
+    vid = identity.read_device(ws.signing_key, data.get("device"))
+    return await store.find_contact(ws, visitor_id=vid) if vid is not None else None
+
+
 def _part_json(part: Part, contact_id: str) -> dict[str, Any]:
     mine = part.author_type == "contact"
     name = None if mine else (part.author_name or "").split("@")[0].replace(".", " ").title() or "Team"
@@ -87,7 +99,7 @@ def _part_json(part: Part, contact_id: str) -> dict[str, Any]:
 
 async def thread(request: Request) -> Response:
     store = store_of(request)
-    data = await parse_body(request)
+    data = await read_json_object(request)
     ws, cors = await workspace_for(request, data)
     contact_id = identity.read_session(ws.signing_key, data.get("session"))
     contact = await store.resolve_contact(ws, contact_id) if contact_id else None

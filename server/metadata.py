@@ -19,15 +19,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .currencies import is_currency
+from .limits import MAX_SAFE_INT, MAX_TIMESTAMP
 
 MAX_METADATA_KEYS = 20  # seed doc: "up to twenty pieces of metadata"
 MAX_STRING_LENGTH = 255  # seed doc: "A plain string up to 255 characters long"
 MAX_URL_LENGTH = 2048  # our choice: links are not plain strings; browsers cope with 2 KB URLs everywhere
 MAX_KEY_LENGTH = 255  # our choice, so a key always fits an index and a table cell
 MAX_EVENT_NAME_LENGTH = 255  # Intercom publishes no limit; 255 is the API notes' suggestion
-MAX_NUMBER = 2**53  # beyond this a JavaScript reader loses precision
+MAX_NUMBER = MAX_SAFE_INT  # beyond this a JavaScript reader loses precision
 # Dates are unix *seconds*; anything past year 9999 is almost surely milliseconds.
-MAX_DATE = 253402300799
+MAX_DATE = MAX_TIMESTAMP
 MIN_DATE = -62135596800
 
 FORBIDDEN_KEY_CHARS = set(".$~`!@#%^&*'{}|\\\"\x00")

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .store.contacts_store import SEARCH_FIELDS
+from .rest_search import SEARCH_FIELDS
 
 Schema = dict[str, Any]
 

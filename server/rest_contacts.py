@@ -8,7 +8,6 @@ merged into another one is gone for this API (404), as in Intercom 2.16.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,40 +15,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .errors import ApiError, bad_request, missing, not_found
+from .http_edge import path_param, query_param, read_json
 from .identity import is_generic_user_id
+from .limits import EMAIL, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES, MAX_SAFE_INT, MAX_TIMESTAMP, ascii_int
 from .rest_auth import rest_workspace
-from .rest_events import path_param, query_param, read_json
+from .rest_search import cursor_param, encode_cursor, parse_search
 from .store import SQLStore
-from .store.contacts_store import (
-    ALL_OPERATORS,
-    ATTRIBUTE,
-    BOOLEAN,
-    DATE,
-    INTEGER,
-    OPERATORS,
-    STRING,
-    ContactPage,
-    ContactView,
-    Filter,
-    Group,
-    Query,
-    decode_cursor,
-    field_kind,
-)
+from .store.contacts_store import ContactPage, ContactView
 from .store.models import LEAD, USER, VISITOR, Contact, Workspace
 
 API_PROOF = "REST access token"
 
 DEFAULT_PER_PAGE = 50  # Intercom's default page size for contact lists and search
 MAX_PER_PAGE = 150  # Intercom's maximum for contact lists
-MAX_TEXT = 255
-MAX_ATTRIBUTES = 100  # as the Messenger's boot/update attributes (server/messenger.py)
-MAX_IN_VALUES = 100  # our bound on IN / NIN lists
-MAX_GROUP = 15  # Intercom: "a limit of max 15 filters for each AND or OR group"
-MAX_NESTING = 2  # Intercom: "a limit of max 2 nested filters"
-MAX_TIMESTAMP = 253402300799  # 9999-12-31: anything larger is surely milliseconds or garbage
-MAX_INT = 2**53
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 # ------------------------------------------------------------------------------------------ shapes
@@ -111,8 +89,8 @@ def list_json(page: ContactPage, per_page: int) -> dict[str, Any]:
     """Intercom's contact list: ``pages.next.starting_after`` is the cursor the SDKs page with."""
     pages: dict[str, Any] = {"type": "pages", "page": page.page, "per_page": per_page,
                              "total_pages": math.ceil(page.total_count / per_page)}
-    if page.next_cursor:
-        pages["next"] = {"per_page": per_page, "starting_after": page.next_cursor}
+    if page.next_after:
+        pages["next"] = {"per_page": per_page, "starting_after": encode_cursor(*page.next_after)}
     return {"type": "list", "data": [contact_json(v) for v in page.contacts], "total_count": page.total_count,
             "pages": pages}
 
@@ -134,7 +112,7 @@ def _str(obj: dict[str, Any], key: str, prefix: str | None = None) -> str | None
         return None
     field = f"{prefix}.{key}" if prefix else key
     text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
-    if not text or len(text) > MAX_TEXT:
+    if not text or len(text) > MAX_ATTRIBUTE_LENGTH:
         raise bad_request(f"{field} must be a non-empty string", field)
     return text
 
@@ -147,8 +125,8 @@ def _text(value: Any, field: str, *, allow_int: bool = False) -> str:
     value = value.strip()
     if not value:
         raise bad_request(f"{field} must not be empty", field)
-    if len(value) > MAX_TEXT:
-        raise bad_request(f"{field} is longer than {MAX_TEXT} characters", field)
+    if len(value) > MAX_ATTRIBUTE_LENGTH:
+        raise bad_request(f"{field} is longer than {MAX_ATTRIBUTE_LENGTH} characters", field)
     return str(value)
 
 
@@ -181,14 +159,14 @@ def custom_attributes(value: Any, field: str = "custom_attributes") -> dict[str,
     out: dict[str, Any] = {}
     for key, item in value.items():
         where = f"{field}.{key}"
-        if not key.strip() or len(key) > MAX_TEXT:
-            raise bad_request(f"custom attribute names must be 1 to {MAX_TEXT} characters", where)
+        if not key.strip() or len(key) > MAX_ATTRIBUTE_LENGTH:
+            raise bad_request(f"custom attribute names must be 1 to {MAX_ATTRIBUTE_LENGTH} characters", where)
         if isinstance(item, str):
-            if len(item) > MAX_TEXT:
-                raise bad_request(f"{where} is longer than {MAX_TEXT} characters", where)
+            if len(item) > MAX_ATTRIBUTE_LENGTH:
+                raise bad_request(f"{where} is longer than {MAX_ATTRIBUTE_LENGTH} characters", where)
         elif isinstance(item, float) and not math.isfinite(item):
             raise bad_request(f"{where} must be a finite number", where)
-        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_INT:
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_SAFE_INT:
             raise bad_request(f"{where} is too large", where)
         elif item is not None and not isinstance(item, (bool, int, float)):
             raise bad_request(f"{where} must be a string, number, boolean or null", where)
@@ -209,7 +187,7 @@ def contact_fields(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         "avatar": lambda v: _text(v, "avatar"),
         "signed_up_at": lambda v: _timestamp(v, "signed_up_at"),
         "last_seen_at": lambda v: _timestamp(v, "last_seen_at"),
-        "owner_id": lambda v: v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_INT
+        "owner_id": lambda v: v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SAFE_INT
         else _raise(bad_request("owner_id must be an admin id (an integer)", "owner_id")),
         "unsubscribed_from_emails": lambda v: v if isinstance(v, bool)
         else _raise(bad_request("unsubscribed_from_emails must be a boolean", "unsubscribed_from_emails")),
@@ -232,120 +210,16 @@ def _raise(exc: ApiError) -> Any:
 def _per_page(raw: Any, field: str = "per_page") -> int:
     if raw is None:
         return DEFAULT_PER_PAGE
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw)
+    if isinstance(raw, str):  # query strings; "²".isdigit() is True but int("²") raises: ASCII digits only
+        raw = ascii_int(raw, minimum=1, maximum=MAX_PER_PAGE)
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= MAX_PER_PAGE:
         raise bad_request(f"per_page must be an integer between 1 and {MAX_PER_PAGE}", field)
     return raw
 
 
-def _cursor(raw: Any, field: str = "starting_after") -> tuple[int, int, str] | None:
-    if raw is None or raw == "":
-        return None
-    cursor = decode_cursor(raw) if isinstance(raw, str) else None
-    if cursor is None:
-        raise bad_request("starting_after is not a cursor this server handed out", field)
-    return cursor
-
-
 def _store(request: Request) -> SQLStore:
     store: SQLStore = request.app.state.store
     return store
-
-
-# ------------------------------------------------------------------------------------------ search
-def parse_search(node: Any, path: str = "query", depth: int = 0) -> Query:
-    """Intercom's search query: a filter ``{field, operator, value}`` or a group ``{operator: AND|OR,
-    value: [...]}``; groups nest at most 2 deep and hold at most 15 items. 400 ``parameter_invalid``
-    (with the offending path in ``field``) otherwise."""
-    if not isinstance(node, dict):
-        raise bad_request("a search query must be an object", path)
-    op = node.get("operator")
-    if "field" not in node and op in ("AND", "OR"):
-        if depth >= MAX_NESTING:
-            raise bad_request(f"search queries nest at most {MAX_NESTING} levels of AND/OR", path)
-        items = node.get("value")
-        if not isinstance(items, list) or not items:
-            raise bad_request(f"{op} needs a non-empty list of filters as its value", f"{path}.value")
-        if len(items) > MAX_GROUP:
-            raise bad_request(f"at most {MAX_GROUP} filters in each AND or OR group", f"{path}.value")
-        return Group(op, tuple(parse_search(item, f"{path}.value[{i}]", depth + 1) for i, item in enumerate(items)))
-    return _parse_filter(node, path)
-
-
-def _parse_filter(node: dict[str, Any], path: str) -> Filter:
-    name, op = node.get("field"), node.get("operator")
-    if not isinstance(name, str) or not name:
-        raise bad_request("each filter needs a field (or an AND/OR operator)", f"{path}.field")
-    kind = field_kind(name)
-    if kind is None:
-        raise bad_request(f"'{name}' is not a searchable field", f"{path}.field")
-    if op not in ALL_OPERATORS:
-        raise bad_request(f"operator must be one of {', '.join(ALL_OPERATORS)}", f"{path}.operator")
-    if "value" not in node:
-        raise bad_request("each filter needs a value", f"{path}.value")
-    value = node["value"]
-    where = f"{path}.value"
-    if op in ("IN", "NIN"):
-        if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
-            raise bad_request(f"{op} needs a list of 1 to {MAX_IN_VALUES} values", where)
-        checked = [_filter_value(name, kind, "=", v, f"{where}[{i}]") for i, v in enumerate(value)]
-        if any(v is None for v in checked):
-            raise bad_request(f"{op} values must not be null", where)
-        if kind == ATTRIBUTE and len({_json_kind(v) for v in checked}) > 1:
-            raise bad_request(f"{op} values must all be of one type", where)
-        return Filter(name, op, checked)
-    return Filter(name, op, _filter_value(name, kind, op, value, where))
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    return "string"
-
-
-def _filter_value(name: str, kind: str, op: str, value: Any, where: str) -> Any:
-    """One filter value, checked against the field's type and the operator."""
-    if value is None:
-        if op not in ("=", "!="):
-            raise bad_request(f"null only goes with = and != ({name})", where)
-        return None
-    if kind == ATTRIBUTE:
-        vkind = _json_kind(value)
-        if isinstance(value, (list, dict)):
-            raise bad_request("custom attribute filters compare a string, number or boolean", where)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise bad_request("numbers must be finite", where)
-        allowed = {"string": OPERATORS[STRING], "number": OPERATORS[INTEGER], "boolean": OPERATORS[BOOLEAN]}[vkind]
-        if op not in allowed:
-            raise bad_request(f"operator {op} does not apply to a {vkind} value", where)
-        if isinstance(value, str) and len(value) > MAX_TEXT:
-            raise bad_request(f"value is longer than {MAX_TEXT} characters", where)
-        if vkind == "number" and abs(value) > MAX_INT:
-            raise bad_request("value is too large", where)
-        return value
-    if op not in OPERATORS[kind] and op not in ("IN", "NIN"):
-        raise bad_request(f"operator {op} does not apply to {name} (a {kind} field)", where)
-    if kind == STRING:
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str) or len(value) > MAX_TEXT:
-            raise bad_request(f"{name} is compared with a string of at most {MAX_TEXT} characters", where)
-        if name == "role" and value not in (USER, LEAD):
-            raise bad_request("role is 'user' or 'lead'", where)
-        if op in ("~", "!~", "^", "$") and not value:
-            raise bad_request(f"operator {op} needs a non-empty string", where)
-        return value
-    if kind in (DATE, INTEGER):
-        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_TIMESTAMP:
-            raise bad_request(f"{name} is compared with {'a unix timestamp' if kind == DATE else 'an integer'}",
-                              where)
-        return value
-    if not isinstance(value, bool):
-        raise bad_request(f"{name} is compared with a boolean", where)
-    return value
 
 
 # ------------------------------------------------------------------------------------------ contacts
@@ -368,7 +242,7 @@ async def list_contacts(request: Request) -> Response:
     store = _store(request)
     ws = await rest_workspace(request)
     per_page = _per_page(query_param(request, "per_page"))
-    after = _cursor(query_param(request, "starting_after"))
+    after = cursor_param(query_param(request, "starting_after"))
     page = await store.contact_page(ws, per_page=per_page, after=after)
     return JSONResponse(list_json(page, per_page))
 
@@ -383,7 +257,7 @@ async def search_contacts(request: Request) -> Response:
     query = parse_search(data["query"])
     pagination = _obj(data, "pagination")
     per_page = _per_page(pagination.get("per_page"), "pagination.per_page")
-    after = _cursor(pagination.get("starting_after"), "pagination.starting_after")
+    after = cursor_param(pagination.get("starting_after"), "pagination.starting_after")
     page = await store.contact_page(ws, per_page=per_page, after=after, query=query)
     return JSONResponse(list_json(page, per_page))
 

@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .errors import ApiError, bad_request, not_found
-from .ingest import parse_body, read_created_at, validate_event
+from .http_edge import int_param, json_query, read_json, reject_nul
+from .ingest import read_created_at, validate_event
 from .metadata import InvalidEventName, normalize_event_name
 from .rest_auth import rest_workspace
 from .store import SQLStore
@@ -21,45 +22,6 @@ from .store.models import AppendRequest, Contact, StoredEvent, Workspace
 LIST_WINDOW_DAYS = 90  # Intercom: only events less than 90 days old can be listed
 DEFAULT_PER_PAGE = 50
 MAX_PER_PAGE = 250
-
-
-NUL_MESSAGE = "text must not contain NUL (\\u0000) characters"
-
-
-def reject_nul(value: Any, field: str | None = None) -> None:
-    """400 for a NUL character anywhere in ``value`` (keys too): PostgreSQL cannot store one in text or
-    jsonb, so both stores refuse it alike instead of one answering 500."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise bad_request(NUL_MESSAGE, field)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{field}.{key}" if field else str(key)
-            if "\x00" in str(key):
-                raise bad_request(NUL_MESSAGE, field)
-            reject_nul(item, where)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            reject_nul(item, f"{field}[{i}]" if field else f"[{i}]")
-
-
-async def read_json(request: Request) -> dict[str, Any]:
-    """The REST request's JSON object body (``ingest.parse_body``), free of NUL characters."""
-    data = await parse_body(request)
-    reject_nul(data)
-    return data
-
-
-def query_param(request: Request, name: str) -> str | None:
-    value = request.query_params.get(name)
-    reject_nul(value, name)
-    return value
-
-
-def path_param(request: Request, name: str) -> str:
-    value: str = request.path_params[name]
-    reject_nul(value, name)
-    return value
 
 
 def _identifier(value: Any, field: str) -> str | None:
@@ -203,14 +165,9 @@ def _json_filter(request: Request) -> dict[str, Any]:
     """``filter={"user_id": "…"}``: a JSON object in one query parameter, which is how the Node SDK's
     (``intercom-client`` 7.x) ``unstable.dataEvents.lisDataEvents({filter: {…}})`` serialises its filter.
     Absent: ``{}``; not a JSON object: 400."""
-    raw = request.query_params.get("filter")
-    if raw is None:
+    if request.query_params.get("filter") is None:
         return {}
-    reject_nul(raw, "filter")
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
+    value = json_query(request, "filter")
     if not isinstance(value, dict):
         raise bad_request('filter must be a JSON object such as {"user_id": "314159"}', "filter")
     return value
@@ -229,19 +186,6 @@ def _query(request: Request, name: str) -> str | None:
                 raise bad_request(f"filter.{name} must be a string", f"filter.{name}")
             value = str(item)
     reject_nul(value, name)
-    return value
-
-
-def _int_param(request: Request, name: str, default: int | None = None) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer", name) from None
-    if abs(value) >= 2**63:  # beyond a SQL BIGINT: the database driver would raise
-        raise bad_request(f"{name} is out of range", name)
     return value
 
 
@@ -270,12 +214,12 @@ async def list_events(request: Request) -> Response:
             "user_id": contact.external_id or contact.visitor_id,
             "events": [{"name": s["name"], "first": _iso(s["first"]), "last": _iso(s["last"]),
                         "count": s["count"], "description": s["description"]} for s in summary]})
-    per_page = _int_param(request, "per_page", DEFAULT_PER_PAGE)
+    per_page = int_param(request, "per_page", DEFAULT_PER_PAGE)
     assert per_page is not None
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise bad_request(f"per_page must be between 1 and {MAX_PER_PAGE}", "per_page")
-    before_ms, before_id = _int_param(request, "before"), _int_param(request, "before_id")
-    since_ms = _int_param(request, "since")
+    before_ms, before_id = int_param(request, "before"), int_param(request, "before_id")
+    since_ms = int_param(request, "since")
     before = None
     if before_ms is not None:
         # Intercom pages with epoch milliseconds; our own next links add the event id to break ties.

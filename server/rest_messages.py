@@ -21,11 +21,11 @@ from starlette.routing import BaseRoute, Route
 
 from . import openapi_messages  # noqa: F401  (describes these endpoints in /openapi.json)
 from .errors import ApiError, bad_request, missing, not_found
+from .http_edge import path_param, read_json
 from .messages.content import html_to_text, sanitize_html
 from .messages.document import DocumentInvalid, Message, Problem, parse_message, parse_messages
 from .messages.engine import PENDING_DAYS
 from .rest_auth import rest_workspace
-from .rest_events import path_param, read_json
 from .store import SQLStore
 from .store.models import Contact, Workspace
 

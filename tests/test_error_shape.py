@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from trailmark import identity
 from trailmark.app import routes
-from trailmark.ingest import MAX_BODY_BYTES
+from trailmark.http_edge import MAX_BODY_BYTES
 
 NO_CONTACT = "000000000000000000000000"
 
@@ -93,7 +93,7 @@ def raw_msg(template: str) -> Callable[[World], bytes]:
 
 
 PING, EVENTS, CONV = "/messenger/web/ping", "/messenger/web/events", "/messenger/web/conversations"
-MESSENGER = {"ping": PING, "events": EVENTS, "conversations": CONV}
+MESSENGER = {"ping": PING, "events": EVENTS, "conversations": CONV, "thread": "/messenger/web/thread"}
 
 # Inputs every JSON endpoint must refuse the same way, whatever it is for.
 GENERIC: dict[str, tuple[Body, int, str]] = {

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from trailmark import cli
-from trailmark.errors import ApiError
+from trailmark.domain_errors import DomainError
+from trailmark.errors import api_error
 from trailmark.importer import cell_value, import_file
 from trailmark.store import open_store
 from trailmark.store.models import AppendRequest, NewEvent
@@ -255,7 +256,8 @@ async def test_append_many_stores_each_request_or_says_why_not(harness, monkeypa
         return out
 
     results = await h.store.append_many(requests("a"))
-    assert [r.errors[0]["code"] if isinstance(r, ApiError) else [e.status for e in r] for r in results] == [
+    codes = [api_error(r).errors[0]["code"] if isinstance(r, DomainError) else [e.status for e in r] for r in results]
+    assert codes == [
         ["accepted"] * 2, "invalid_identity", ["accepted"] * 2, ["accepted"] * 2]
 
     write = h.store.db.write
@@ -269,7 +271,8 @@ async def test_append_many_stores_each_request_or_says_why_not(harness, monkeypa
 
     monkeypatch.setattr(h.store.db, "write", broken_once)
     results = await h.store.append_many(requests("a") + requests("b"))
-    assert [r.errors[0]["code"] if isinstance(r, ApiError) else [e.status for e in r] for r in results] == [
+    codes = [api_error(r).errors[0]["code"] if isinstance(r, DomainError) else [e.status for e in r] for r in results]
+    assert codes == [
         ["duplicate"] * 2, "invalid_identity", ["duplicate"] * 2, ["duplicate"] * 2,
         ["accepted"] * 2, "invalid_identity", ["accepted"] * 2, ["accepted"] * 2]
     assert await h.event_count() == 12

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from starlette.datastructures import QueryParams
 
+from ..limits import MAX_SQL_INT, ascii_int
 from ..metadata import display_name
 from ..store.admin_reads import EVENT_FILTER_OPS, OPS_WITH_VALUE, EventFilter
 from ..store.models import ROLES
@@ -98,9 +99,10 @@ def _row_error(name: str, op: str, value: str) -> str | None:
     if op not in EVENT_FILTER_OPS:
         return "choose a condition"
     if op in OPS_WITH_VALUE:
-        if not value.isdigit():
+        # ASCII digits only: "²".isdigit() is True but int("²") raises, and 5,000 digits exceed int()'s limit.
+        if not (value.isascii() and value.isdigit()):
             return "enter a whole number"
-        if int(value) > MAX_VALUE:
+        if ascii_int(value, maximum=MAX_VALUE) is None:
             return f"enter a number up to {MAX_VALUE:,}"
     return None
 
@@ -109,7 +111,5 @@ def _cursor(raw: str | None) -> tuple[int, str] | None:
     if not raw or ":" not in raw:
         return None
     seen, _, contact_id = raw.partition(":")
-    try:
-        return int(seen), contact_id
-    except ValueError:
-        return None
+    value = ascii_int(seen, minimum=-MAX_SQL_INT)  # a cursor this page handed out; anything else: page 1
+    return None if value is None else (value, contact_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from ..limits import ascii_int
 from ..store.conversations import CLOSED, OPEN
 from .render import show_metadata
 from .routes import Admin, not_found, signed_in
@@ -23,7 +24,7 @@ STATES = {"open": OPEN, "closed": CLOSED, "all": None}
 
 def _conversation_id(admin: Admin) -> int | None:
     raw = admin.request.path_params["conversation_id"]
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 16 else None
+    return ascii_int(raw, minimum=1)
 
 
 @signed_in

@@ -22,9 +22,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ..assets import package_file
-from ..errors import ApiError
+from ..domain_errors import DomainError
+from ..event_filter_labels import OP_LABELS
+from ..limits import ascii_int
 from ..store import SQLStore
-from ..store.admin_reads import EVENT_FILTER_OPS, OPS_WITH_VALUE, ContactPage, Teammate
+from ..store.admin_reads import OPS_WITH_VALUE, ContactPage, Teammate
 from ..store.models import VISITOR, Workspace
 from . import filters as contact_filters
 from .auth import (
@@ -79,7 +81,8 @@ class Admin:
             self.set_session(self.session.with_flash(None))
         context.setdefault("section", "")
         response = page(self.request, template, status_code, admin=self, csrf=self.session.csrf, flash=flash,
-                        flash_error=flash_error, ops=EVENT_FILTER_OPS, ops_with_value=OPS_WITH_VALUE, **context)
+                        flash_error=flash_error, ops=OP_LABELS, ops_with_value=OPS_WITH_VALUE,
+                        **context)
         return self.finish(response)
 
     def redirect(self, url: str) -> Response:
@@ -321,7 +324,7 @@ async def undo_merge(admin: Admin) -> Response:
         return not_found(admin, "merge")
     try:
         await admin.store.undo_merge(admin.workspace, merge_id, undone_by=f"teammate {admin.teammate.email}")
-    except ApiError as exc:
+    except DomainError as exc:
         admin.notice(str(exc), error=True)
     else:
         admin.notice("Undone. The contacts and their events are as they were before.")
@@ -332,10 +335,8 @@ def _event_cursor(raw: str | None) -> tuple[int, int] | None:
     if not raw or ":" not in raw:
         return None
     created, _, event_id = raw.partition(":")
-    try:
-        return int(created), int(event_id)
-    except ValueError:
-        return None
+    values = ascii_int(created), ascii_int(event_id)  # bounded: a 20-digit number would overflow SQL
+    return None if None in values else (values[0], values[1])  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------------------------ events
@@ -384,7 +385,7 @@ async def _change_event(admin: Admin, name: str) -> Response:
                          else "Unarchived: new occurrences are stored again.")
         else:
             admin.notice("Unknown action.", error=True)
-    except ApiError as exc:
+    except DomainError as exc:
         admin.notice(str(exc), error=True)
     return admin.redirect(f"/admin/events/{quote(name, safe='')}")
 

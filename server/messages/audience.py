@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..store.admin_reads import EVENT_FILTER_OPS, OPS_WITH_VALUE, EventFilter
+from ..event_filter_labels import OP_LABELS
+from ..store.admin_reads import OPS_WITH_VALUE, EventFilter
 from ..store.models import Contact
 from .document import AttributeCondition, Audience, PageCondition
 from .rules import History, Rule
@@ -62,7 +63,7 @@ def check_page(cond: PageCondition, page_url: str | None) -> Rule:
 
 
 def describe_filter(f: EventFilter) -> str:
-    words = EVENT_FILTER_OPS[f.op]
+    words = OP_LABELS[f.op]
     if f.op in OPS_WITH_VALUE:
         words = words.replace("…", str(f.value)) if "…" in words else f"{words} {f.value}"
     return f"{f.event_name}: {words}"

@@ -24,6 +24,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -34,13 +35,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .. import identity
-from ..errors import ApiError, bad_request, missing, unauthorized
+from ..domain_errors import DomainError
+from ..errors import ApiError, api_error, bad_request, missing, unauthorized
+from ..http_edge import json_object, read_body
 from ..ingest import read_created_at, validate_event
-from ..messenger import EMAIL, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES
+from ..limits import EMAIL, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES, MAX_SAFE_INT
 from ..metadata import CONTROL_CHARS
 from ..store import SQLStore
 from ..store.models import USER, VISITOR, AppendRequest, Contact, NewEvent, Workspace
-from . import json_object, read_body
 
 # Segment's documented limits ("32KB per call, 500KB per batch request"): clients built for Segment
 # already stay under them.
@@ -161,6 +163,8 @@ def read_timestamp(raw: dict[str, Any], prefix: str, now: int, sent_at: Any = No
             value = now - (parse_time(sent, prefix + "sentAt") - value)
     else:
         return now
+    if not math.isfinite(value):  # 1e308 - -1e308: finite numbers can still add up to infinity
+        raise bad_request("timestamp is out of range", prefix + "timestamp")
     return read_created_at(int(value), now, prefix + "timestamp")
 
 
@@ -196,6 +200,8 @@ def price_from_revenue(properties: dict[str, Any]) -> dict[str, Any]:
     also keeps it as a monetary amount ``price`` (cents), as Intercom's Segment destination does."""
     revenue = properties.get("revenue")
     if isinstance(revenue, bool) or not isinstance(revenue, (int, float)) or "price" in properties or revenue < 0:
+        return properties
+    if revenue * 100 > MAX_SAFE_INT:  # no price (1e308 dollars would overflow to infinity cents)
         return properties
     currency = properties.get("currency")
     currency = currency if isinstance(currency, str) and len(currency) == 3 else "usd"
@@ -367,6 +373,9 @@ async def persist(store: SQLStore, caller: Caller, messages: list[tuple[int, Mes
         except ApiError as err:
             results[index] = err
             continue
+        except DomainError as err:
+            results[index] = api_error(err)
+            continue
         # An untrusted caller never rewrites a user's profile (an anonymousId is only as secret as a cookie).
         may_write_traits = caller.trusted_identity or (contact is not None and contact.role != USER)
         if not caller.server_side:
@@ -388,9 +397,9 @@ async def persist(store: SQLStore, caller: Caller, messages: list[tuple[int, Mes
     for cid, outcome in zip(contact_ids, outcomes, strict=True):
         for (index, _), result in zip(per_contact[cid], outcome if isinstance(outcome, list) else [], strict=False):
             results[index] = {"status": result.status, **({"reason": result.reason} if result.reason else {})}
-        if isinstance(outcome, ApiError):
+        if isinstance(outcome, DomainError):
             for index, _ in per_contact[cid]:
-                results[index] = outcome
+                results[index] = api_error(outcome)
         elif isinstance(outcome, BaseException):
             raise outcome
     for index, warning in warnings.items():

@@ -28,21 +28,10 @@ from .name_policy import WHY
 DAY = 86400
 SEEN = "COALESCE(c.last_seen_at, c.created_at)"
 
-# Intercom's event filters on the contact list. "N days ago" compares with now − N days; "exactly N days
-# ago" is that whole UTC day.
-EVENT_FILTER_OPS: dict[str, str] = {
-    "done": "has done",
-    "not_done": "has not done",
-    "count_gt": "count is more than",
-    "count_lt": "count is less than",
-    "count_eq": "count is exactly",
-    "first_gt": "first did more than … days ago",
-    "first_lt": "first did less than … days ago",
-    "first_eq": "first did exactly … days ago",
-    "last_gt": "last did more than … days ago",
-    "last_lt": "last did less than … days ago",
-    "last_eq": "last did exactly … days ago",
-}
+# Intercom's event filters on the contact list (their words for the admin: admin/filters.py). "N days ago"
+# compares with now − N days; "exactly N days ago" is that whole UTC day.
+EVENT_FILTER_OPS = ("done", "not_done", "count_gt", "count_lt", "count_eq", "first_gt", "first_lt", "first_eq",
+                    "last_gt", "last_lt", "last_eq")
 OPS_WITH_VALUE = frozenset(op for op in EVENT_FILTER_OPS if op not in ("done", "not_done"))
 
 

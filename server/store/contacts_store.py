@@ -11,7 +11,6 @@ contact merged into another one (``merged_into`` set) no longer exists for the A
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import time
@@ -20,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ApiError
+from ..domain_errors import Conflict, InvalidInput, NotFound
 from .db import Conn, Database
 from .models import LEAD, USER, Contact, Workspace
 
@@ -51,34 +50,18 @@ class ContactView:
 
 
 # ------------------------------------------------------------------------------------------ search
-# Searchable fields and their kinds (Intercom's "Accepted Fields" table, the part Trailmark stores).
+# The kinds of value a search compares (which fields are searchable, and with which operators, is the REST
+# API's table: rest_search.py). Custom attributes are named "custom_attributes.<key>".
 STRING, DATE, INTEGER, BOOLEAN, ATTRIBUTE = "string", "date", "integer", "boolean", "attribute"
-SEARCH_FIELDS: dict[str, tuple[str, str]] = {
-    "id": (STRING, "c.id"),
-    "role": (STRING, "c.role"),
-    "name": (STRING, "c.name"),
-    "avatar": (STRING, "c.avatar"),
-    "owner_id": (INTEGER, "c.owner_id"),
-    "email": (STRING, "c.email"),
-    "email_domain": (STRING, ""),  # dialect-specific expression, see _column
-    "phone": (STRING, "c.phone"),
-    "external_id": (STRING, "c.external_id"),
-    "created_at": (DATE, "c.created_at"),
-    "signed_up_at": (DATE, "c.signed_up_at"),
-    "updated_at": (DATE, "c.updated_at"),
-    "last_seen_at": (DATE, "c.last_seen_at"),
-    "last_contacted_at": (DATE, "c.contacted_at"),
-    "unsubscribed_from_emails": (BOOLEAN, "c.unsubscribed_from_emails"),
-}
 CUSTOM_PREFIX = "custom_attributes."
-# Which operators go with which kind of value (Intercom's "Accepted Operators" table).
-OPERATORS = {
-    STRING: {"=", "!=", "IN", "NIN", "~", "!~", "^", "$"},
-    DATE: {"=", "!=", "IN", "NIN", ">", "<"},
-    INTEGER: {"=", "!=", "IN", "NIN", ">", "<"},
-    BOOLEAN: {"=", "!="},
+# The column each searchable field reads.
+COLUMNS: dict[str, str] = {
+    "id": "c.id", "role": "c.role", "name": "c.name", "avatar": "c.avatar", "owner_id": "c.owner_id",
+    "email": "c.email", "email_domain": "",  # dialect-specific expression, see _column
+    "phone": "c.phone", "external_id": "c.external_id", "created_at": "c.created_at",
+    "signed_up_at": "c.signed_up_at", "updated_at": "c.updated_at", "last_seen_at": "c.last_seen_at",
+    "last_contacted_at": "c.contacted_at", "unsubscribed_from_emails": "c.unsubscribed_from_emails",
 }
-ALL_OPERATORS = ("=", "!=", "IN", "NIN", ">", "<", "~", "!~", "^", "$")
 
 
 @dataclass(frozen=True)
@@ -88,6 +71,7 @@ class Filter:
     field: str
     operator: str
     value: Any
+    kind: str  # STRING | DATE | INTEGER | BOOLEAN | ATTRIBUTE
 
 
 @dataclass(frozen=True)
@@ -97,13 +81,6 @@ class Group:
 
 
 Query = Filter | Group
-
-
-def field_kind(name: str) -> str | None:
-    if name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX):
-        return ATTRIBUTE
-    spec = SEARCH_FIELDS.get(name)
-    return spec[0] if spec else None
 
 
 def _like_escape(text: str) -> str:
@@ -139,10 +116,9 @@ class _Compiler:
         if isinstance(node, Group):
             joiner = " AND " if node.operator == "AND" else " OR "
             return "(" + joiner.join(self.compile(item) for item in node.items) + ")"
-        kind = field_kind(node.field)
+        kind = node.kind
         if kind == ATTRIBUTE:
             return self._attribute(node.field[len(CUSTOM_PREFIX):], node.operator, node.value)
-        assert kind is not None
         column, value = _Expr(self._column(node.field)), node.value
         if node.field in ("email", "email_domain"):  # emails match whatever their case
             column = _Expr(f"lower({column.sql})")
@@ -158,7 +134,7 @@ class _Compiler:
             if self.dialect == "postgres":
                 return "split_part(c.email, '@', 2)"
             return "substr(c.email, instr(c.email, '@') + 1)"
-        return SEARCH_FIELDS[name][1]
+        return COLUMNS[name]
 
     def _arg(self, value: Any) -> str:
         self.args.append(value)
@@ -256,31 +232,12 @@ def compile_query(query: Query, dialect: str) -> tuple[str, list[Any]]:
     return sql, compiler.args
 
 
-# ------------------------------------------------------------------------------------------ cursors
-def encode_cursor(page: int, created_at: int, contact_id: str) -> str:
-    raw = f"{page}:{created_at}:{contact_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[int, int, str] | None:
-    """``(page, created_at, id)`` of the last contact on the previous page; ``None`` when malformed."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        page, created_at, contact_id = raw.split(":", 2)
-        result = int(page), int(created_at), contact_id
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if result[0] < 1 or not contact_id or abs(result[1]) > 2**62:
-        return None
-    return result
-
-
 @dataclass(frozen=True)
 class ContactPage:
     contacts: list[ContactView]
     total_count: int
     page: int
-    next_cursor: str | None
+    next_after: tuple[int, int, str] | None  # (page, created_at, id) of its last contact, when more follow
 
 
 def now_s() -> int:
@@ -339,11 +296,11 @@ class ContactsStore:
                 f"SELECT * FROM contacts c WHERE {page_where} ORDER BY c.created_at DESC, c.id DESC LIMIT ?",
                 (*page_args, per_page + 1))
         views = [ContactView.from_row(r) for r in rows[:per_page]]
-        cursor = None
+        after_last = None
         if len(rows) > per_page and views:
             last = views[-1].contact
-            cursor = encode_cursor(page, last.created_at, last.id)
-        return ContactPage(views, int(count["n"]) if count else 0, page, cursor)
+            after_last = (page, last.created_at, last.id)
+        return ContactPage(views, int(count["n"]) if count else 0, page, after_last)
 
     # ------------------------------------------------------------ writing
     async def create_api_contact(self, workspace: Workspace, fields: dict[str, Any],
@@ -384,10 +341,10 @@ class ContactsStore:
             row = await conn.fetch_one(f"SELECT * FROM contacts c WHERE {self._LIVE} AND c.id = ?",
                                        (workspace.id, contact_id))
             if row is None:
-                raise ApiError(404, "not_found", "Contact Not Found")
+                raise NotFound("Contact Not Found")
             role = fields.get("role") or row["role"]
             if row["role"] == USER and role == LEAD:
-                raise ApiError(400, "parameter_invalid", "A user cannot become a lead", "role")
+                raise InvalidInput("A user cannot become a lead", "role")
             external_id = fields["external_id"] if "external_id" in fields else row["external_id"]
             email = fields["email"] if "email" in fields else row["email"]
             await _check_unique(conn, workspace.id, contact_id, role,
@@ -419,7 +376,7 @@ class ContactsStore:
             row = await conn.fetch_one(f"SELECT * FROM contacts c WHERE {self._LIVE} AND c.id = ?",
                                        (workspace.id, contact_id))
         if row is None or await self.delete_contact(workspace, contact_id) is None:
-            raise ApiError(404, "not_found", "Contact Not Found")
+            raise NotFound("Contact Not Found")
         return ContactView.from_row(row)
 
     async def update_visitor(self, workspace: Workspace, contact_id: str, *, name: str | None,
@@ -450,7 +407,7 @@ class ContactsStore:
             await self.db.write(job)
         except Exception as exc:
             if _is_unique_violation(exc):  # lost a race to another writer with the same external id
-                raise ApiError(409, "conflict", "A contact matching those details already exists",
+                raise Conflict("A contact matching those details already exists",
                                "external_id") from None
             raise
 
@@ -499,29 +456,15 @@ async def _check_unique(conn: Conn, workspace_id: int, self_id: str | None, role
             "SELECT id FROM contacts WHERE workspace_id = ? AND external_id = ? AND merged_into IS NULL "
             "AND id <> ?", (workspace_id, external_id, self_id or ""))
         if row is not None:
-            raise ApiError(409, "conflict", f"A contact matching those details already exists with id={row['id']}",
+            raise Conflict(f"A contact matching those details already exists with id={row['id']}",
                            "external_id")
     if email is not None and role == USER:
         row = await conn.fetch_one(
             "SELECT id FROM contacts WHERE workspace_id = ? AND lower(email) = lower(?) AND role = 'user' "
             "AND merged_into IS NULL AND id <> ?", (workspace_id, email, self_id or ""))
         if row is not None:
-            raise ApiError(409, "conflict", f"A contact matching those details already exists with id={row['id']}",
+            raise Conflict(f"A contact matching those details already exists with id={row['id']}",
                            "email")
 
 
-__all__ = [
-    "ALL_OPERATORS",
-    "OPERATORS",
-    "SEARCH_FIELDS",
-    "ContactPage",
-    "ContactView",
-    "ContactsStore",
-    "Filter",
-    "Group",
-    "Query",
-    "compile_query",
-    "decode_cursor",
-    "encode_cursor",
-    "field_kind",
-]
+__all__ = ["COLUMNS", "ContactPage", "ContactView", "ContactsStore", "Filter", "Group", "Query", "compile_query"]

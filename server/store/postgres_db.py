@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from ..errors import ApiError
+from ..domain_errors import InvalidInput
 from .db import Conn, GroupJob, Job, Row
 from .schema import MIGRATIONS, PYTHON_STEPS
 
@@ -123,7 +123,7 @@ def _text_errors_as_400() -> Iterator[None]:
         yield
     except (asyncpg.exceptions.CharacterNotInRepertoireError,
             asyncpg.exceptions.UntranslatableCharacterError) as exc:
-        raise ApiError(400, "parameter_invalid", "Text must not contain NUL characters") from exc
+        raise InvalidInput("Text must not contain NUL characters") from exc
 
 
 @dataclass

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import ApiError
+from ..domain_errors import Conflict, InvalidMerge, NameLimitReached, NotFound, UnknownIdentity
 from ..live import CHANNEL as LIVE_CHANNEL
 from ..tokens import PREFIX as TOKEN_PREFIX
 from ..tokens import hash_token, new_access_token, token_hint
@@ -351,7 +351,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
             await _lock_lifecycle(conn, workspace.id)
             row = await _live_row(conn, workspace.id, contact_id)
             if row is None:
-                raise ApiError(404, "not_found", "Visitor Not Found")
+                raise NotFound("Visitor Not Found")
             cid = row["id"]
             changed = await conn.execute(
                 "UPDATE contacts SET role = 'lead', contacted_at = ?, visitor_floor = ?, updated_at = ?, "
@@ -398,7 +398,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
                     "AND role = 'user' AND merged_into IS NULL ORDER BY created_at LIMIT 2",
                     (workspace.id, email))
                 if len(matches) > 1:
-                    raise ApiError(409, "conflict", "Multiple existing users match this email address", "email")
+                    raise Conflict("Multiple existing users match this email address", "email")
                 target = matches[0] if matches else None
             current = await _live_row(conn, workspace.id, current_id) if current_id else None
             if target is not None:
@@ -442,13 +442,13 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
             source = await _live_row(conn, workspace.id, from_id)
             target = await _live_row(conn, workspace.id, into_id)
             if source is None:
-                raise ApiError(404, "not_found", "Contact Not Found", "from")
+                raise NotFound("Contact Not Found", "from")
             if target is None:
-                raise ApiError(404, "not_found", "Contact Not Found", "into")
+                raise NotFound("Contact Not Found", "into")
             if source["id"] == target["id"]:
-                raise ApiError(400, "invalid_merge", "Cannot merge a contact into itself")
+                raise InvalidMerge("Cannot merge a contact into itself")
             if source["role"] == USER or target["role"] != USER:
-                raise ApiError(400, "invalid_merge", "Only a lead or visitor can be merged into a user")
+                raise InvalidMerge("Only a lead or visitor can be merged into a user")
             await _merge(conn, workspace.id, source, target["id"], reason, proof, floor, t)
             return str(target["id"])
 
@@ -466,9 +466,9 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
             row = await conn.fetch_one("SELECT * FROM merges WHERE id = ? AND workspace_id = ?",
                                        (merge_id, workspace.id))
             if row is None:
-                raise ApiError(404, "not_found", "Merge Not Found")
+                raise NotFound("Merge Not Found")
             if row["undone_at"] is not None:
-                raise ApiError(400, "invalid_merge", "This merge was already undone")
+                raise InvalidMerge("This merge was already undone")
             if row["kind"] == "merge":
                 await conn.execute("UPDATE contacts SET merged_into = NULL, updated_at = ? WHERE id = ?",
                                    (t, row["from_contact"]))
@@ -514,7 +514,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
         with a few events each per chunk). The same writing code as :meth:`append_events`, run as one
         write job: one transaction and one commit for the lot, and no future per request.
 
-        Returns, per request, its list of ``EventResult`` or the ``ApiError`` that refused it (nothing of
+        Returns, per request, its list of ``EventResult`` or the ``DomainError`` that refused it (nothing of
         that request written). If the transaction fails as a whole, each request is stored on its own
         through ``append_events`` (as group commit retries a failed batch), so one request cannot fail the
         others; the exception it raised then stands in its place."""
@@ -640,7 +640,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
                 row = await conn.fetch_one("SELECT COUNT(*) AS n FROM event_names WHERE workspace_id = ? "
                                            "AND archived = 0", (workspace.id,))
                 if row and row["n"] >= MAX_ACTIVE_EVENT_NAMES:
-                    raise ApiError(422, "422", "Cannot have more than 120 active event names")
+                    raise NameLimitReached("Cannot have more than 120 active event names")
             await conn.execute("UPDATE event_names SET archived = ? WHERE workspace_id = ? AND name = ?",
                                (int(archived), workspace.id, name))
         await self.db.write(job)
@@ -699,7 +699,7 @@ async def _lock_lifecycle(conn: Conn, workspace_id: int) -> None:
 async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     """Store many requests' events in the current transaction, with a handful of statements.
 
-    Returns, per request, its list of :class:`EventResult` or an :class:`ApiError` (in which case nothing
+    Returns, per request, its list of :class:`EventResult` or an :class:`DomainError` (in which case nothing
     of that request was written). Checks run before any insert: the contact must exist, new event names
     must fit under the 120-active-names limit (a browser request's new names also under its budgets:
     name_policy.py, and only its events with a refused name are refused), archived names are dropped (and
@@ -745,7 +745,7 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     for i, req in enumerate(requests):
         holder = found.get(req.contact_id)
         if holder is None:
-            out[i] = ApiError(401, "invalid_identity", "The identity token names no contact; ping again")
+            out[i] = UnknownIdentity("The identity token names no contact; ping again")
             continue
         contact_id, role = req.contact_id, holder[0]
         if holder[1]:  # merged away: the survivor holds the history now
@@ -759,7 +759,7 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
         elif new_names and active.get(req.workspace_id, 0) + len(new_names) > MAX_ACTIVE_EVENT_NAMES:
             for name in new_names:
                 refusals[(req.workspace_id, name, NAME_LIMIT)] += 1
-            out[i] = ApiError(422, "422", "Cannot have more than 120 active event names", "event_name")
+            out[i] = NameLimitReached("Cannot have more than 120 active event names", "event_name")
             continue
         for name in new_names:
             row = await conn.fetch_one(
