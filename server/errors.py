@@ -1,6 +1,6 @@
 """Intercom's error shape, built in one place.
 
-Every 4xx/5xx answer of Trailmark is an *error list* (see ../shared/intercom-api.md §2):
+Every 4xx/5xx answer of Trailmark is an *error list* (Intercom's REST API, as docs/api.md describes it):
 ``{"type": "error.list", "request_id": "...", "errors": [{"code", "message", "field"?}]}``.
 Handlers raise :class:`ApiError`; the store and the rules raise domain errors (``domain_errors.py``),
 which :func:`api_error` maps to status and code here, once. The app's exception handlers render both

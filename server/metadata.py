@@ -1,6 +1,6 @@
 """The product document's rules for event names and event metadata.
 
-Source: ../shared/seed/intercom-event-tracking.md, "Event Metadata" (requirements, not suggestions):
+Source: Intercom's event-tracking product document, "Event Metadata" (requirements, not suggestions):
 up to twenty pieces of metadata; string (≤ 255 chars), number, date, link, rich link, image, Stripe id,
 monetary amount; key names case-insensitive and free of ``.``, ``$``, ``~`!@#%^&*'{}|\\"`` and NUL;
 dashes are not displayed. The type of every kept value is decided here, once, and stored beside it, so

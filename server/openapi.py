@@ -1,6 +1,6 @@
 """``GET /openapi.json``: an OpenAPI 3.1 description of every HTTP endpoint Trailmark serves.
 
-Written by hand, next to nothing else: the shapes are Intercom's (../shared/intercom-api.md) and the code
+Written by hand, next to nothing else: the shapes are Intercom's (docs/api.md) and the code
 that produces them is in ``rest_events``, ``rest_contacts``, ``messenger`` and ``sources``. The document
 lists only operations the running app routes (so a source that is not mounted is not described), and
 ``tests/test_openapi.py`` fails when a routed endpoint is missing here, then runs schemathesis against it.

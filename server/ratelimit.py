@@ -1,6 +1,6 @@
 """REST rate limiting, as Intercom does it: a request budget per workspace in fixed 10-second windows.
 
-Intercom (../shared/intercom-api.md §1.4 and table (d)): ``X-RateLimit-Limit``, ``X-RateLimit-Remaining``
+Intercom (docs/api.md): ``X-RateLimit-Limit``, ``X-RateLimit-Remaining``
 and ``X-RateLimit-Reset`` (unix seconds) on every *authenticated* response, none on requests without valid
 credentials; past the limit ``429`` with code ``rate_limit_exceeded`` ("Exceeded rate limit of 1000 in
 10_seconds") and a ``Retry-After`` both official SDKs honour.

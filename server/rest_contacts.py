@@ -1,4 +1,4 @@
-"""REST contacts and visitors, in Intercom's shapes (../shared/intercom-api.md §4, §5 and table (a)).
+"""REST contacts and visitors, in Intercom's shapes (docs/api.md).
 
 Contacts are live users and leads: create, get, update (PUT), delete, list, search, find by external id,
 merge a lead into a user. Visitors: get by ``user_id``, update (PUT), convert to a lead or a user. A contact

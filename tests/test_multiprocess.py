@@ -38,7 +38,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def server_process(database_url: str) -> Iterator[str]:
-    """``python -m server serve`` on a free port; yields its base URL once /health answers."""
+    """``python -m trailmark serve`` on a free port; yields its base URL once /health answers."""
     port = free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
     env = {**os.environ, "TRAILMARK_DATABASE_URL": database_url}

@@ -2,7 +2,7 @@
 
 The server is uvicorn on a free port of 127.0.0.1, in a thread, on a fresh store (each backend); only the
 base URL differs from talking to Intercom. The SDK sends no ``Intercom-Version`` header (wire-captured in
-../shared/intercom-api.md §1.3), reads 202/200 empty bodies as success, and pages contacts with
+docs/api.md), reads 202/200 empty bodies as success, and pages contacts with
 ``pages.next.starting_after``.
 """
 

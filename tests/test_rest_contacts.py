@@ -1,4 +1,4 @@
-"""REST contacts and visitors in Intercom's shapes (../shared/intercom-api.md §4, §5, table (a)): create, get,
+"""REST contacts and visitors in Intercom's shapes (docs/api.md): create, get,
 update, delete, list, search, find by external id, merge; visitors get, update, convert."""
 
 from __future__ import annotations

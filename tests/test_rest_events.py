@@ -1,5 +1,5 @@
 """REST data events in Intercom's shapes: ``POST /events`` (202, empty body) and ``GET /events`` (list,
-pagination, summary). See ../shared/intercom-api.md §3."""
+pagination, summary). See docs/api.md"""
 
 from __future__ import annotations
 

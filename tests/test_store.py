@@ -1,7 +1,7 @@
 """The store on both backends: migrations, dedupe, the 120-name limit, conversions and merges, history.
 
 "Several processes" are played by several stores opened on one database (each with its own connections
-and, on SQLite, its own writer), or by real ``python -m server migrate`` subprocesses.
+and, on SQLite, its own writer), or by real ``python -m trailmark migrate`` subprocesses.
 """
 
 from __future__ import annotations

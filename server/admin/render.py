@@ -4,7 +4,7 @@ Everything here returns plain text and URLs; the templates escape the text (auto
 an ``href`` or ``src`` only after :func:`safe_url` accepted it *at render time* (http or https, no control
 characters), whatever the stored type says. Nothing here returns markup.
 
-Source of the types: ../shared/seed/intercom-event-tracking.md, "Event Metadata" (server/metadata.py
+Source of the types: Intercom's event-tracking product document, "Event Metadata" (server/metadata.py
 decides and stores them).
 """
 

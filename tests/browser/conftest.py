@@ -1,4 +1,4 @@
-"""Real-browser fixtures (STYLE.md 8): the real Trailmark server (``python -m server serve``) and the demo site,
+"""Real-browser fixtures: the real Trailmark server (``python -m trailmark serve``) and the demo site,
 each a subprocess on its own free port on 127.0.0.1, and Debian's Chromium driven by Playwright.
 
 - ``stack``: one server + demo site for the session; every test gets a fresh browser context, so a fresh
@@ -156,7 +156,7 @@ class Stack:
 
 
 def start_trailmark(directory: Path) -> Trailmark:
-    """Create a workspace through the CLI, then ``python -m server serve`` on a free port."""
+    """Create a workspace through the CLI, then ``python -m trailmark serve`` on a free port."""
     directory.mkdir(parents=True, exist_ok=True)
     db = directory / "t.db"
     created = subprocess.run([sys.executable, "-m", "trailmark", "workspace", "create", "--json", "--name", "Pebble",
