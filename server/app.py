@@ -88,7 +88,9 @@ def routes() -> list[BaseRoute]:
         # Event sources (server/sources/, docs/sources.md): Segment's HTTP tracking API, Stripe webhooks.
         Route("/v1/batch", segment.batch, methods=["POST"]),
         Route("/v1/import", segment.batch, methods=["POST"]),
+        Route("/v1/b", segment.batch, methods=["POST"]),  # analytics.js's short paths: /v1/b, /v1/{t|p|i|…}
         Route("/v1/{kind}", segment.single, methods=["POST"]),
+        Route("/v1/{path:path}", segment.preflight, methods=["OPTIONS"]),  # CORS, for Segment's browser library
         Route("/integrations/stripe/webhook", stripe_source.webhook, methods=["POST"]),
         Route("/integrations/stripe/webhook/{app_id}", stripe_source.webhook, methods=["POST"]),
         Route("/integrations/stripe/unmatched", stripe_source.unmatched, methods=["GET"]),

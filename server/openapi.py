@@ -411,21 +411,29 @@ operation("/widget/{app_id}/panel.js", "get", public(
 
 # ---------------------------------------------------------------- sources (when mounted)
 _SEGMENT_AUTH: list[dict[str, list[str]]] = [{"segmentWriteKey": []}, {}]
+_SEGMENT_CORS = ("CORS: the preflight is answered for any origin; the POST from a browser (an Origin header) is "
+                 "refused (403) when the workspace lists allowed origins and not this one. The body may be sent "
+                 "as text/plain (Segment's browser library, analytics.js, does).")
 operation("/v1/{kind}", "post", public(
     "Segment tracking API: one message", "Segment",
-    params=(_param("kind", "path", {"enum": ["track", "page", "screen", "identify", "alias", "group"]}),),
+    params=(_param("kind", "path", {"enum": ["track", "page", "screen", "identify", "alias", "group",
+                                             "t", "p", "s", "i", "a", "g"]},
+                   "The message type, or its first letter (analytics.js's short paths)"),),
     body=ref("SegmentMessage"), security=_SEGMENT_AUTH,
     responses={"200": _ok("Stored (or deduplicated); dropped metadata listed", ref("SegmentResult")),
-               **_errors(400, 401, 404, 413, 422)},
-    description="HTTP Basic with the write key as user name (or writeKey in the body)."))
-operation("/v1/batch", "post", public(
-    "Segment tracking API: a batch", "Segment", body=ref("SegmentBatchRequest"), security=_SEGMENT_AUTH,
-    responses={"200": _ok("Per-status counts; invalid messages listed under rejected", ref("SegmentBatchResult")),
-               **_errors(400, 401, 413, 422)}))
-operation("/v1/import", "post", public(
-    "Segment tracking API: a batch (older name)", "Segment", body=ref("SegmentBatchRequest"),
-    security=_SEGMENT_AUTH,
-    responses={"200": _ok("As /v1/batch", ref("SegmentBatchResult")), **_errors(400, 401, 413, 422)}))
+               **_errors(400, 401, 403, 404, 413, 422)},
+    description="HTTP Basic with the write key as user name (or writeKey in the body). " + _SEGMENT_CORS))
+for _path, _summary in (("/v1/batch", "Segment tracking API: a batch"),
+                        ("/v1/b", "Segment tracking API: a batch (analytics.js's short path)"),
+                        ("/v1/import", "Segment tracking API: a batch (older name)")):
+    operation(_path, "post", public(
+        _summary, "Segment", body=ref("SegmentBatchRequest"), security=_SEGMENT_AUTH,
+        responses={"200": _ok("Per-status counts; invalid messages listed under rejected",
+                              ref("SegmentBatchResult")),
+                   **_errors(400, 401, 403, 413, 422)}, description=_SEGMENT_CORS))
+operation("/v1/{path}", "options", public(
+    "CORS preflight for Segment's browser library", "Segment", params=(_param("path", "path", STRING),),
+    responses={"204": _ok("Preflight answer")}), route="/v1/{path:path}")
 _STRIPE_SIGNATURE = _param("Stripe-Signature", "header", STRING, "t=<unix>,v1=<hex HMAC-SHA256>")
 operation("/integrations/stripe/webhook", "post", public(
     "Stripe webhook (workspace found by the secret that verifies)", "Stripe", body=ref("StripeEvent"),

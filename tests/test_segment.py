@@ -333,3 +333,126 @@ def test_segments_python_library_sends_to_a_real_server(store_url, tmp_path):
     assert (user.email, user.custom_attributes, user.visitor_id) == ("sdk@example.com", {"plan": "pro"}, "device-1")
     assert [e.event_name for e in events] == ["viewed-page", "order completed"]
     assert events[1].metadata == {"revenue": 12.5, "items": 2, "price": {"amount": 1250, "currency": "usd"}}
+
+
+# ------------------------------------------------------------------ Segment's browser library (analytics.js)
+SITE = "https://shop.example"
+BROWSER_HEADERS = {"origin": SITE, "content-type": "text/plain"}
+
+
+def ajs_body(key: str, kind: str, **fields: Any) -> bytes:
+    """What analytics-next's fetch dispatcher posts: the event's JSON as text/plain, with writeKey, sentAt,
+    a messageId, context, integrations and _metadata (tests/browser/test_segment_browser.py runs the real one)."""
+    now = datetime.now(tz=UTC).isoformat().replace("+00:00", "Z")
+    return json.dumps({"type": kind, "writeKey": key, "anonymousId": "ajs-anon-1", "timestamp": now, "sentAt": now,
+                       "messageId": f"ajs-next-{kind}-{time.time_ns()}", "integrations": {},
+                       "context": {"library": {"name": "analytics.js", "version": "next-1.84.3"},
+                                   "page": {"url": "https://shop.example/pricing", "path": "/pricing"}},
+                       "_metadata": {"bundled": ["Segment.io"], "unbundled": [], "bundledIds": []},
+                       **fields}).encode()
+
+
+async def test_analytics_js_short_paths_with_text_plain_bodies_and_the_key_in_the_body(harness):
+    h = harness
+    key = await h.store.segment_write_key(h.workspace)
+    for path, kind, fields in (("/v1/p", "page", {"properties": {"url": "https://shop.example/pricing",
+                                                                  "title": "Pricing"}}),
+                               ("/v1/t", "track", {"event": "Clicked Buy", "properties": {"plan": "pro"}}),
+                               ("/v1/s", "screen", {"name": "Home"}),
+                               ("/v1/i", "identify", {"userId": "u-7", "traits": {"email": "ajs@example.com"}}),
+                               ("/v1/g", "group", {"userId": "u-7", "groupId": "acme"}),
+                               ("/v1/a", "alias", {"userId": "u-8", "previousId": "someone-else"})):
+        r = await h.client.post(path, content=ajs_body(key, kind, **fields), headers={"content-type": "text/plain"})
+        assert r.status_code == 200, (path, r.text)
+        assert r.json()["success"] is True and r.json()["dropped"] == [], (path, r.text)
+    user = await h.store.find_contact(h.workspace, user_id="u-7")
+    assert (user.visitor_id, user.email) == ("ajs-anon-1", "ajs@example.com")
+    assert [e.event_name for e in await history(h, user)] == ["viewed-page", "clicked buy", "viewed-screen"]
+    # The batching mode ("deliveryStrategy: batching") posts {writeKey, batch, sentAt} to /v1/b, with Basic
+    # auth as well; its messages carry no sentAt of their own.
+    at = int(time.time()) - 30
+    item = {k: v for k, v in json.loads(ajs_body(key, "track", event="Batched", userId="u-7")).items() if k != "sentAt"}
+    batch = {"writeKey": key, "sentAt": iso(at + 30), "batch": [{**item, "timestamp": iso(at)},
+                                                               {"type": "track", "userId": "u-7"}]}
+    r = await h.client.post("/v1/b", content=json.dumps(batch).encode(),
+                            headers={**basic(key), "content-type": "text/plain"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["accepted"], [x["index"] for x in r.json()["rejected"]]) == (1, [1])
+    [batched] = [e for e in await history(h, user) if e.event_name == "batched"]
+    assert batched.created_at == at
+    assert_error(await h.client.post("/v1/x", content=ajs_body(key, "track", event="x")), 404, "not_found")
+
+
+async def test_preflight_and_cors_on_success_and_error_answers(harness):
+    h = harness
+    key = await h.store.segment_write_key(h.workspace)
+    for path in ("/v1/t", "/v1/b", "/v1/track", "/v1/batch", "/v1/anything/else"):
+        r = await h.client.options(path, headers={"origin": SITE, "access-control-request-method": "POST",
+                                                  "access-control-request-headers": "authorization,content-type"})
+        assert r.status_code == 204, (path, r.text)
+        assert r.headers["access-control-allow-origin"] == SITE
+        assert "POST" in r.headers["access-control-allow-methods"]
+        allowed = {x.strip().lower() for x in r.headers["access-control-allow-headers"].split(",")}
+        assert {"authorization", "content-type", "x-retry-count"} <= allowed
+    # Success: the workspace lists no origins, so any site may send.
+    r = await h.client.post("/v1/t", content=ajs_body(key, "track", event="Hello"), headers=BROWSER_HEADERS)
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] in (SITE, "*"), r.headers
+    r = await h.client.post("/v1/b", content=json.dumps({"writeKey": key, "batch": [
+        json.loads(ajs_body(key, "track", event="Hello Again"))]}).encode(), headers=BROWSER_HEADERS)
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] in (SITE, "*"), r.headers
+    # Errors, before and after the workspace is known, are readable by the page.
+    for path, body, status, code in (
+            ("/v1/t", ajs_body("wk_wrong", "track", event="x"), 401, "unauthorized"),
+            ("/v1/t", b"{not json", 400, "parameter_invalid"),
+            ("/v1/t", ajs_body(key, "track"), 400, "parameter_not_found"),
+            ("/v1/b", json.dumps({"writeKey": key, "batch": []}).encode(), 400, "parameter_invalid"),
+            ("/v1/t", b"x" * (33 * 1024), 413, "request_too_large"),
+            ("/v1/zz", ajs_body(key, "track", event="x"), 404, "not_found")):
+        r = await h.client.post(path, content=body, headers=BROWSER_HEADERS)
+        assert_error(r, status, code)
+        assert r.headers["access-control-allow-origin"] in (SITE, "*"), (path, status, r.headers)
+    # A server-side client (no Origin) gets no CORS headers.
+    r = await post(h, "/v1/track", {"userId": "u-1", "event": "Server"})
+    assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+
+
+async def test_the_workspaces_allowed_origins_are_enforced_once_the_key_names_it(make_harness):
+    async with make_harness(allowed_origins=[SITE]) as h:
+        key = await h.store.segment_write_key(h.workspace)
+        # The preflight cannot know the workspace yet: it is answered for any origin.
+        r = await h.client.options("/v1/t", headers={"origin": "https://evil.example",
+                                                     "access-control-request-method": "POST"})
+        assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "https://evil.example"
+        for path, body in (("/v1/t", ajs_body(key, "track", event="Sneaky")),
+                           ("/v1/b", json.dumps({"writeKey": key, "batch": [
+                               json.loads(ajs_body(key, "track", event="Sneaky"))]}).encode())):
+            r = await h.client.post(path, content=body, headers={**BROWSER_HEADERS, "origin": "https://evil.example"})
+            assert_error(r, 403, "forbidden", "origin")
+            assert r.headers["access-control-allow-origin"] == "https://evil.example"  # the refusal is readable
+        assert await h.event_count() == 0 and await contact_count(h) == 0
+        r = await h.client.post("/v1/t", content=ajs_body(key, "track", event="Welcome"),
+                                headers={**BROWSER_HEADERS, "origin": SITE + "/"})
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == SITE + "/", r.text
+        # Server-side clients send no Origin: not concerned.
+        assert (await post(h, "/v1/track", {"userId": "u-1", "event": "Server"})).status_code == 200
+        assert await h.event_count() == 2
+
+
+async def test_in_an_enforcing_workspace_analytics_js_identify_cannot_make_a_user(make_harness):
+    """analytics.js always sends the anonymousId; after identify(userId) every call carries the userId too.
+    With the write key in a workspace that enforces identity verification, the userId is ignored: the data
+    stays with the anonymousId's visitor (a lead once an email trait is given)."""
+    async with make_harness(enforce_identity_verification=True) as h:
+        key = await h.store.segment_write_key(h.workspace)
+        r = await h.client.post("/v1/i", content=ajs_body(key, "identify", userId="victim",
+                                                          traits={"email": "me@example.com", "plan": "pro"}),
+                                headers=BROWSER_HEADERS)
+        assert r.status_code == 200 and r.json()["status"] == "identified", r.text
+        assert r.json()["warning"].startswith("userId ignored")
+        r = await h.client.post("/v1/t", content=ajs_body(key, "track", userId="victim", event="Bought"),
+                                headers=BROWSER_HEADERS)
+        assert r.status_code == 200 and r.json()["status"] == "accepted" and "warning" in r.json(), r.text
+        assert await h.store.find_contact(h.workspace, user_id="victim") is None
+        lead = await h.store.find_contact(h.workspace, visitor_id="ajs-anon-1")
+        assert (lead.role, lead.email, lead.external_id) == ("lead", "me@example.com", None)
+        assert [e.event_name for e in await history(h, lead)] == ["bought"]

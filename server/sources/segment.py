@@ -3,6 +3,15 @@ clients (or a Segment "Webhook"/HTTP destination) can send to Trailmark by chang
 
     POST /v1/track | /v1/page | /v1/screen | /v1/identify | /v1/alias | /v1/group   one message
     POST /v1/batch (and its older name /v1/import)                                   {"batch": [...]}
+    POST /v1/t | /v1/p | /v1/s | /v1/i | /v1/a | /v1/g, /v1/b                        analytics.js's short paths
+    OPTIONS /v1/*                                                                     CORS preflight
+
+Segment's browser library (analytics.js, ``@segment/analytics-next``) posts to the one-letter paths (the
+type's first letter; ``b`` for its batching mode) from the page's origin, with a ``text/plain`` JSON body
+holding ``writeKey`` and a Basic ``Authorization`` header: so every answer, errors included, carries CORS
+headers, and the preflight is answered for any origin (the workspace is not known before the key is read);
+the POST is then refused (403) when its Origin is not in the workspace's allowed origins, as the
+Messenger's endpoints do (``origins.check_origin``).
 
 Auth: HTTP Basic with the write key as the user name and an empty password (what Segment's libraries
 send), or ``writeKey`` in the body. The write key is the workspace's Segment write key
@@ -37,10 +46,11 @@ from starlette.responses import JSONResponse, Response
 from .. import identity
 from ..domain_errors import DomainError
 from ..errors import ApiError, api_error, bad_request, missing, unauthorized
-from ..http_edge import json_object, read_body
+from ..http_edge import json_object, read_body, set_cors
 from ..ingest import read_created_at, validate_event
 from ..limits import EMAIL, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES, MAX_SAFE_INT
 from ..metadata import CONTROL_CHARS
+from ..origins import check_origin, cors_headers
 from ..store import SQLStore
 from ..store.models import USER, VISITOR, AppendRequest, Contact, NewEvent, Workspace
 
@@ -52,6 +62,10 @@ MAX_ID_LENGTH = 255
 MAX_MESSAGE_ID_LENGTH = 200
 EVENT_KINDS = ("track", "page", "screen")
 KINDS = ("track", "page", "screen", "identify", "alias", "group")
+# analytics.js posts each call to the first letter of its type (and a batch to /v1/b).
+SHORT_KINDS = {kind[0]: kind for kind in KINDS}
+# What analytics.js sends besides the CORS-safelisted ones: Basic auth with the write key, its retry count.
+BROWSER_HEADERS = "Authorization, Content-Type, X-Retry-Count"
 PAGE_EVENT, SCREEN_EVENT = "viewed-page", "viewed-screen"
 # Page fields first, so they survive the 20-key limit ahead of custom properties.
 PAGE_FIELDS = ("url", "title", "path", "referrer", "search")
@@ -409,16 +423,49 @@ async def persist(store: SQLStore, caller: Caller, messages: list[tuple[int, Mes
 
 
 # ---------------------------------------------------------------- endpoints
+def browser_cors(origin: str) -> dict[str, str]:
+    """CORS headers for Segment's browser library: the Messenger's, allowing its request headers too."""
+    return {**cors_headers(origin), "Access-Control-Allow-Headers": BROWSER_HEADERS}
+
+
+async def preflight(request: Request) -> Response:
+    """``OPTIONS /v1/*``: allowed for any origin; the POST that follows is checked against the workspace's
+    allowed origins once its write key names the workspace."""
+    return Response(status_code=204, headers=browser_cors(request.headers.get("origin") or "*"))
+
+
+def _let_the_page_read_errors(request: Request) -> None:
+    """From a browser (an Origin), the refusals that come before the workspace is known (401, 400, 404, 413)
+    carry CORS headers: else analytics.js sees an opaque network error instead of the answer."""
+    origin = request.headers.get("origin")
+    if origin:
+        set_cors(request, browser_cors(origin))
+
+
 async def _read(request: Request, max_bytes: int) -> tuple[Caller, dict[str, Any]]:
-    """Auth from the header first (a bad key is 401 whatever the body), then the body."""
+    """Auth from the header first (a bad key is 401 whatever the body), then the body; then the Origin
+    against the workspace's allowed origins (403), before anything is stored."""
+    _let_the_page_read_errors(request)
+    origin = request.headers.get("origin")
     caller = await authenticate(request, None) if request.headers.get("authorization") else None
     data = json_object(await read_body(request, max_bytes))
-    return caller or await authenticate(request, data), data
+    caller = caller or await authenticate(request, data)
+    if origin:  # 403 for an origin the workspace does not list (readable by the page, as the Messenger's)
+        allowed = check_origin(request, caller.workspace)
+        set_cors(request, {**allowed, "Access-Control-Allow-Headers": BROWSER_HEADERS})
+    return caller, data
+
+
+def _answer(request: Request, body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(body, headers=getattr(request.state, "cors", None))
 
 
 async def single(request: Request) -> Response:
-    """``POST /v1/{track|page|screen|identify|alias|group}`` → 200 ``{"success": true, "status", "dropped"}``."""
+    """``POST /v1/{track|page|screen|identify|alias|group}`` (or analytics.js's ``/v1/{t|p|s|i|a|g}``) → 200
+    ``{"success": true, "status", "dropped"}``."""
+    _let_the_page_read_errors(request)
     kind = request.path_params["kind"]
+    kind = SHORT_KINDS.get(kind, kind)
     if kind not in KINDS:
         raise ApiError(404, "not_found", "Resource Not Found")
     caller, data = await _read(request, MAX_MESSAGE_BYTES)
@@ -426,12 +473,13 @@ async def single(request: Request) -> Response:
     result = (await persist(request.app.state.store, caller, [(0, msg)]))[0]
     if isinstance(result, ApiError):
         raise result
-    return JSONResponse({"success": True, **result, "dropped": msg.dropped})
+    return _answer(request, {"success": True, **result, "dropped": msg.dropped})
 
 
 async def batch(request: Request) -> Response:
-    """``POST /v1/batch``: each message is checked on its own. The valid ones are stored; the others are
-    reported by index under ``rejected`` (200). When no message is valid: 400, nothing stored."""
+    """``POST /v1/batch`` (and analytics.js's ``/v1/b``): each message is checked on its own. The valid ones are
+    stored; the others are reported by index under ``rejected`` (200). When no message is valid: 400, nothing
+    stored."""
     caller, data = await _read(request, MAX_BATCH_BYTES)
     ws = caller.workspace
     items = data.get("batch")
@@ -468,7 +516,7 @@ async def batch(request: Request) -> Response:
         dropped += [{"index": i, **d} for d in msg.dropped]
         if "warning" in result:
             warnings.append({"index": i, "message": result["warning"]})
-    return JSONResponse({
+    return _answer(request, {
         "success": True,
         **{s: counts.get(s, 0) for s in ("accepted", "duplicate", "identified", "ignored")},
         "archived": counts.get("dropped", 0),  # events of an archived name: not stored (as everywhere)
