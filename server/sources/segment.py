@@ -204,7 +204,7 @@ def page_metadata(raw: dict[str, Any], properties: dict[str, Any], prefix: str) 
         if value not in (None, ""):
             out[key] = value
     for key, value in properties.items():
-        if key not in out:
+        if key not in out and not (key in PAGE_FIELDS and value in (None, "")):  # analytics.js sends referrer ""
             out[key] = value
     return out
 
