@@ -13,7 +13,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import messenger, messenger_conversations, openapi, rest_contacts, rest_events, rest_messages, snippet
+from . import (
+    messenger,
+    messenger_conversations,
+    messenger_messages,
+    openapi,
+    rest_contacts,
+    rest_events,
+    rest_messages,
+    snippet,
+)
 from .admin import admin_routes
 from .domain_errors import DomainError
 from .errors import ApiError, api_error, error_body
@@ -68,6 +77,7 @@ def routes() -> list[BaseRoute]:
         Route("/messenger/web/events", messenger.events, methods=["POST"]),
         Route("/messenger/web/conversations", messenger_conversations.conversations, methods=["POST"]),
         Route("/messenger/web/thread", messenger_conversations.thread, methods=["POST"]),
+        Route("/messenger/web/messages/{delivery_id}/{what}", messenger_messages.mark, methods=["POST"]),
         Route("/messenger/web/{path:path}", messenger.preflight, methods=["OPTIONS"]),
         Route("/events", rest_events.create_event, methods=["POST"]),
         Route("/events", rest_events.list_events, methods=["GET"]),

@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from . import identity
+from . import identity, messenger_messages
 from .errors import ApiError, bad_request, not_found
 from .http_edge import read_json_object, reject_nul, reject_nul_in, set_cors
 from .ingest import validate_browser_batch
@@ -220,7 +220,12 @@ async def ping(request: Request) -> Response:
     await store.touch_contact(ws, current.id, attrs, name=_text(user.get("name")))
     # Team replies the contact has not read: the launcher's badge. A visitor has written nothing yet.
     unread = 0 if current.role == "visitor" else await store.conversations.unread_for_contact(ws, current.id)
-    return identity_answer(ws, visitor_id, current, warnings, cors, extra={"unread": unread})
+    extra: dict[str, Any] = {"unread": unread}
+    # A page view: the posts and chats waiting for it (server-side events, Intercom's POST /messages).
+    pending = await messenger_messages.hand_over_pending(store, ws, current)
+    if pending:
+        extra["messages"] = pending
+    return identity_answer(ws, visitor_id, current, warnings, cors, extra=extra)
 
 
 async def events(request: Request) -> Response:
@@ -245,7 +250,12 @@ async def events(request: Request) -> Response:
         if event.dropped:
             item["dropped_metadata"] = event.dropped
         body.append(item)
-    return JSONResponse({"type": "event.batch", "results": body}, headers=cors)
+    answer: dict[str, Any] = {"type": "event.batch", "results": body}
+    shown = await messenger_messages.for_batch(store, ws, contact_id, batch, results,
+                                               messenger_messages.page_of(data))
+    if shown:
+        answer["messages"] = shown
+    return JSONResponse(answer, headers=cors)
 
 
 def browser_names(request: Request, ws: Workspace) -> BrowserNames:

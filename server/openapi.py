@@ -158,11 +158,21 @@ SCHEMAS: dict[str, Schema] = {
     "PingResponse": obj({"type": {"const": "ping"}, "device": STRING, "session": STRING, "visitor_id": STRING,
                          "contact": obj({"id": STRING, "role": {"enum": ["visitor", "lead", "user"]}}, ("id", "role")),
                          "warnings": {"type": "array", "items": STRING}, "unread": INTEGER,
+                         "messages": {"type": "array", "items": ref("BrowserMessage")},
                          "conversation": obj({"id": STRING, "new": {"type": "boolean"},
                                               "duplicate": {"type": "boolean"}})},
                         ("type", "device", "session", "visitor_id", "contact", "warnings")),
+    # What the shim's renderer shows (docs/protocol.md, "Messages"): text only, except a POST /messages chat's
+    # server-sanitised html.
+    "BrowserMessage": obj({
+        "id": INTEGER, "key": STRING, "kind": {"enum": ["banner", "post", "chat"]}, "text": STRING,
+        "title": STRING, "body": STRING, "image_url": STRING, "button": obj({"label": STRING, "url": STRING}),
+        "banner": obj({"position": {"enum": ["top", "bottom"]}, "style": {"enum": ["floating", "push"]},
+                       "dismissible": BOOLEAN}),
+        "from": STRING, "html": STRING}, ("id", "key", "kind")),
+    "MessageMarkRequest": obj({"app_id": STRING, "session": STRING}, ("app_id", "session")),
     "BrowserEventsRequest": obj({
-        "app_id": STRING, "session": STRING,
+        "app_id": STRING, "session": STRING, "page": STRING,
         "events": {"type": "array", "minItems": 1, "maxItems": 100, "items": obj({
             "id": {"type": "string", "minLength": 1, "maxLength": 64}, "event_name": STRING,
             "created_at": INTEGER, "metadata": {"type": "object"}}, ("id", "event_name"))},
@@ -170,7 +180,7 @@ SCHEMAS: dict[str, Schema] = {
     "BrowserEventsResponse": obj({"type": {"const": "event.batch"}, "results": {"type": "array", "items": obj({
         "id": STRING, "status": {"enum": ["accepted", "duplicate", "dropped"]}, "reason": STRING,
         "dropped_metadata": {"type": "array", "items": obj({"key": STRING, "reason": STRING})}},
-        ("id", "status"))}}, ("type", "results")),
+        ("id", "status"))}, "messages": {"type": "array", "items": ref("BrowserMessage")}}, ("type", "results")),
     "ConversationRequest": obj({"app_id": STRING, "device": nullable("string"), "session": nullable("string"),
                                 "email": STRING, "message": STRING, "client_id": STRING}, ("app_id", "message")),
     "ThreadRequest": obj({"app_id": STRING, "session": nullable("string")}, ("app_id",)),
@@ -395,6 +405,13 @@ operation("/messenger/web/thread", "post", public(
     body=ref("ThreadRequest"),
     responses={"200": _ok("Conversations, newest first", ref("ThreadResponse")), **_MESSENGER_ERRORS},
     description=_CORS))
+operation("/messenger/web/messages/{delivery_id}/{what}", "post", public(
+    "Report that a delivered message was shown, clicked or dismissed (each counted once)", "Messenger",
+    body=ref("MessageMarkRequest"),
+    params=(_param("delivery_id", "path", STRING, "The delivery's id (a message's `id` in an answer)"),
+            _param("what", "path", {"enum": ["shown", "clicked", "dismissed"]})),
+    responses={"204": _ok("Recorded (a repeat changes nothing)"), **_MESSENGER_ERRORS},
+    description=_CORS + " Sent with navigator.sendBeacon; only the contact the message went to can mark it."))
 operation("/messenger/web/{path}", "options", public(
     "CORS preflight", "Messenger", params=(_param("path", "path", STRING),),
     responses={"204": _ok("Preflight answer")}), route="/messenger/web/{path:path}")

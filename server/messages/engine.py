@@ -115,6 +115,16 @@ async def explain(store: Any, workspace: Workspace, stored: StoredMessage, messa
     return decide(message, event, contact, history, now)
 
 
+async def may_trigger(store: Any, workspace: Workspace, name: str) -> bool:
+    """Whether a live message of the workspace is triggered by events named ``name``: one dict lookup (and
+    the live messages read again at most every :data:`CACHE_SECONDS`). Lets ingest skip looking the contact
+    up for the events no message is about."""
+    live = _cache(store).get(workspace.id)
+    if live is None or live.expires <= time.monotonic():
+        live = await live_messages(store, workspace)
+    return bool(live.by_event.get(name))
+
+
 async def messages_for_event(store: Any, workspace: Workspace, contact: Contact, event: TrackedEvent, *,
                              source: str, page_url: str | None = None, now: int | None = None) -> list[Delivery]:
     """Decide, cap, record and return the deliveries ``event`` produces for ``contact`` (the live contact
