@@ -14,7 +14,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # (source, destination inside the package, files)
-SNIPPET_FILES = ("loader.js", "shim.js", "panel.js", "dist/shim.min.js", "dist/panel.min.js")
+SNIPPET_FILES = ("loader.js", "shim.js", "panel.js", "messages.js", "dist/shim.min.js", "dist/panel.min.js",
+                 "dist/messages.min.js")
 
 
 def copy_assets(package_dir: Path, root: Path = ROOT) -> list[Path]:

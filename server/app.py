@@ -73,6 +73,7 @@ def routes() -> list[BaseRoute]:
         *admin_routes(),  # the signed-in admin pages (server/admin/)
         Route("/widget/{app_id}", messenger.widget),
         Route("/widget/{app_id}/panel.js", snippet.widget_panel),
+        Route("/widget/{app_id}/messages.js", snippet.widget_messages),
         Route("/messenger/web/ping", messenger.ping, methods=["POST"]),
         Route("/messenger/web/events", messenger.events, methods=["POST"]),
         Route("/messenger/web/conversations", messenger_conversations.conversations, methods=["POST"]),

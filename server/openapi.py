@@ -420,6 +420,11 @@ operation("/widget/{app_id}", "get", public(
     params=(_param("app_id", "path", STRING),),
     responses={"200": _ok("JavaScript", STRING, "text/javascript"),
                "404": _ok("Unknown app_id (a JavaScript comment)", STRING, "text/javascript")}))
+operation("/widget/{app_id}/messages.js", "get", public(
+    "The messages renderer (banners, posts, chats), which the shim loads when an answer carries messages",
+    "Messenger", params=(_param("app_id", "path", STRING),),
+    responses={"200": _ok("JavaScript", STRING, "text/javascript"),
+               "404": _ok("Unknown app_id (a JavaScript comment)", STRING, "text/javascript")}))
 operation("/widget/{app_id}/panel.js", "get", public(
     "The contact panel script, which the shim loads when it is first needed", "Messenger",
     params=(_param("app_id", "path", STRING),),

@@ -1,5 +1,6 @@
 """The browser side as the server hands it out: the shim (``/widget/{app_id}``), the contact panel it loads
-on demand (``/widget/{app_id}/panel.js``) and the paste-in loader.
+on demand (``/widget/{app_id}/panel.js``), the messages renderer (``/widget/{app_id}/messages.js``, loaded when
+an answer carries messages) and the paste-in loader.
 
 The readable ``snippet/shim.js`` and ``snippet/panel.js`` are the source of truth; what is served is their
 minified build, ``snippet/dist/*.min.js`` (``npm --prefix snippet run build``), whose first line names the
@@ -42,7 +43,7 @@ def build_sha256(name: str) -> str | None:
     return match["sha"] if match and match["name"] == f"{name}.js" else None
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=3)
 def served_script(name: str) -> bytes:
     """What the server sends for ``shim`` or ``panel``: the fresh minified build, else the readable source."""
     if build_sha256(name) == source_sha256(name):
@@ -60,6 +61,10 @@ def served_panel() -> bytes:
     return served_script("panel")
 
 
+def served_messages() -> bytes:
+    return served_script("messages")
+
+
 SCRIPT_HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
 
 
@@ -68,6 +73,14 @@ async def widget_panel(request: Request) -> Response:
     if await request.app.state.store.workspace_by_app_id(request.path_params["app_id"]) is None:
         return Response("/* Trailmark: unknown app_id */\n", status_code=404, media_type="text/javascript")
     return Response(served_panel(), media_type="text/javascript", headers=SCRIPT_HEADERS)
+
+
+async def widget_messages(request: Request) -> Response:
+    """``GET /widget/{app_id}/messages.js``: the messages renderer, which the shim loads when an answer first
+    carries messages (docs/messages.md)."""
+    if await request.app.state.store.workspace_by_app_id(request.path_params["app_id"]) is None:
+        return Response("/* Trailmark: unknown app_id */\n", status_code=404, media_type="text/javascript")
+    return Response(served_messages(), media_type="text/javascript", headers=SCRIPT_HEADERS)
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,5 +1,5 @@
 // Builds what the server serves from the readable sources: dist/shim.min.js (at /widget/{app_id}) and
-// dist/panel.min.js (at /widget/{app_id}/panel.js). Run: npm --prefix snippet ci && npm --prefix snippet run build
+// dist/panel.min.js (at /widget/{app_id}/panel.js) and dist/messages.min.js (at /widget/{app_id}/messages.js). Run: npm --prefix snippet ci && npm --prefix snippet run build
 //
 // The first line of each output names the sha256 of the source it was built from, so that
 // tests/test_snippet.py can tell, without node, that the committed dist is fresh.
@@ -12,7 +12,7 @@ import { minify } from 'terser';
 const here = dirname(fileURLToPath(import.meta.url));
 mkdirSync(join(here, 'dist'), { recursive: true });
 
-for (const name of ['shim', 'panel']) {
+for (const name of ['shim', 'panel', 'messages']) {
   const source = readFileSync(join(here, name + '.js'), 'utf8');
   const sha = createHash('sha256').update(source, 'utf8').digest('hex');
   const result = await minify(source, {

@@ -6,7 +6,7 @@
 //
 // This readable file is the source of truth. The server serves dist/shim.min.js, built from it by
 // `npm --prefix snippet run build` (terser, ES2017); tests/test_snippet.py fails when the dist is stale.
-// ES2017 only (no ?. or ??): terser does not transpile. Budget: 3 KB gzipped as served
+// ES2017 only (no ?. or ??): terser does not transpile. Budget: 3.5 KB gzipped as served
 // (python bench/snippet_size.py).
 //
 // House rule: nothing here throws into the host page, logs console.error or leaves a rejected promise.
@@ -141,6 +141,7 @@
       keep(j);
       (j.warnings || []).forEach((x) => warn(x));
       setUnread(j.unread);
+      render(j.messages);
     } else if (transient(st)) {
       needPing = true;
       return retry(ra);
@@ -156,7 +157,7 @@
     const s = cookie('session');
     if (!s || !Q.length) return;
     const batch = Q.slice(0, 50);
-    const [st, j, ra] = await post('events', json({ app_id: appId, session: s, events: batch }));
+    const [st, j, ra] = await post('events', json({ app_id: appId, session: s, events: batch, page: location.href }));
     if (st == 401) {
       // invalid_identity, nothing stored: drop the session, ping for a fresh one, resend.
       setCookie('session', '', 0);
@@ -176,6 +177,7 @@
         return r.id;
       });
       if (j.results) gone = batch.filter((e) => ids.indexOf(e.id) > -1);
+      render(j.messages);
     } else {
       // 400/403/404/413/422: nothing stored, resending the same cannot help. An error naming one event
       // (field events[i]...) drops that one and the others go again; otherwise the whole batch goes.
@@ -209,7 +211,7 @@
     const s = cookie('session');
     if (s && Q.length) {
       navigator.sendBeacon(base + '/messenger/web/events',
-        new Blob([json({ app_id: appId, session: s, events: Q })], { type: 'text/plain' }));
+        new Blob([json({ app_id: appId, session: s, events: Q, page: location.href })], { type: 'text/plain' }));
     }
   };
 
@@ -219,22 +221,32 @@
   // ui(open, text): open true shows the panel, false hides it, 'flip' flips it, undefined only follows
   // boot, update and shutdown (launcher side and visibility); text is showNewMessage's prefill.
   // Until panel.js hands over its own ui, this one loads it (once; again after a failed load).
+  const load = (name, failed) => {
+    const s = d.createElement('script');
+    s.src = base + '/widget/' + appId + '/' + name + '.js';
+    s.onerror = () => {
+      failed();
+      warn(name + ' not loaded');
+    };
+    d.head.appendChild(s);
+  };
   let wanted;
   let ui = (open, text) => {
     if (booted && (open || open === undefined && !settings.hide_default_launcher)) {
-      if (!wanted) {
-        const s = d.createElement('script');
-        s.src = base + '/widget/' + appId + '/panel.js';
-        s.onerror = () => {
-          wanted = 0;
-          warn('contact panel not loaded');
-        };
-        d.head.appendChild(s);
-      }
+      if (!wanted) load('panel', () => (wanted = 0));
       if (open || !wanted) wanted = [open, text];
     } else if (open === false && wanted) {
       // hide() before panel.js arrived: it must not open when it does.
       wanted = [false];
+    }
+  };
+  // Event-triggered messages (docs/messages.md) are drawn by messages.js, loaded when an answer first carries
+  // some; it hands over its renderer through Intercom('_messages', install). Until then they wait here.
+  let waiting;
+  let render = (list) => {
+    if (list && list.length) {
+      if (!waiting) load('messages', () => (waiting = 0));
+      waiting = (waiting || []).concat(list);
     }
   };
   const setUnread = (n) => {
@@ -327,6 +339,11 @@
           call(done, st, j);
         } });
       ui(...wanted || []);
+    },
+    // messages.js reports shown/clicked/dismissed itself (sendBeacon), with what it is given here.
+    _messages(install) {
+      render = install({ base, app: appId, session: () => cookie('session'), guard, open: api.showNewMessage });
+      render(waiting);
     },
     onShow: on('show'),
     onHide: on('hide'),

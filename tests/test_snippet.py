@@ -23,7 +23,7 @@ from trailmark.demo import create_demo_app
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPET_DIR, DEMO_DIR = ROOT / "snippet", ROOT / "demo_site"
 DIST_DIR = SNIPPET_DIR / "dist"
-SCRIPTS = ("shim", "panel")
+SCRIPTS = ("shim", "panel", "messages")
 URL, APP_ID = "https://trailmark.pebble.example", "k3x9q2ab"
 
 
@@ -68,7 +68,8 @@ def test_a_stale_build_is_not_served(monkeypatch: pytest.MonkeyPatch, tmp_path: 
         snippet.served_script.cache_clear()
 
 
-@pytest.mark.parametrize("name", ["loader.js", "shim.js", "panel.js", "dist/shim.min.js", "dist/panel.min.js"])
+@pytest.mark.parametrize("name", ["loader.js", "shim.js", "panel.js", "messages.js", "dist/shim.min.js",
+                                  "dist/panel.min.js", "dist/messages.min.js"])
 def test_the_package_carries_the_snippet_as_built(name: str) -> None:
     """The installed package serves its own copy (scripts/copy_assets.py, run by the build and scripts/test)."""
     assert read_snippet_bytes(name) == (SNIPPET_DIR / name).read_bytes(), (
@@ -76,11 +77,13 @@ def test_the_package_carries_the_snippet_as_built(name: str) -> None:
 
 
 def test_budgets_hold_as_served() -> None:
-    """shim ≤ 3072 B gzip on every page; the panel (loaded when needed) ≤ 2560 B gzip; the loader ≤ 800 B raw
-    as printed for the site owner (bench/snippet_size.py prints the same figures)."""
+    """shim ≤ 3584 B gzip on every page; the panel (loaded when needed) ≤ 2560 B gzip; the messages renderer
+    (loaded when an answer carries a message) ≤ 3072 B gzip; the loader ≤ 800 B raw as printed for the site owner
+    (bench/snippet_size.py prints the same figures)."""
     shim, panel = snippet.served_shim(), snippet.served_panel()
-    assert gzip_size(shim) <= 3072
+    assert gzip_size(shim) <= 3584
     assert gzip_size(panel) <= 2560
+    assert gzip_size(snippet.served_messages()) <= 3072
     printed = snippet.paste_in_snippet("http://127.0.0.1:8000", APP_ID)
     assert len(printed.encode()) <= 800
     rows = {name: (raw, gz) for name, raw, gz, _ in bench().measure()}
@@ -119,7 +122,8 @@ async def test_the_demo_app_fills_the_placeholders() -> None:
 async def test_widget_routes_serve_the_builds(harness: Any) -> None:
     app_id = harness.workspace.app_id
     for path, body in ((f"/widget/{app_id}", snippet.served_shim()),
-                       (f"/widget/{app_id}/panel.js", snippet.served_panel())):
+                       (f"/widget/{app_id}/panel.js", snippet.served_panel()),
+                       (f"/widget/{app_id}/messages.js", snippet.served_messages())):
         r = await harness.client.get(path)
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/javascript")
