@@ -11,6 +11,7 @@ import mimetypes
 import secrets
 from dataclasses import dataclass, replace
 from importlib.resources.abc import Traversable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,11 +22,25 @@ from .admin.auth import hash_password
 from .admin.login_link import LINK_MINUTES, LoginLink
 from .assets import package_file
 from .identity import user_hash
+from .messages.document import parse_message
 from .store import SQLStore, with_store
 from .store.models import Workspace
 
 DEMO_DATABASE = "trailmark-demo.db"  # not `serve`'s default: the demo never mixes with real data
 DEMO_TEAMMATE = "demo@trailmark.local"
+
+
+# The product document's example, live in the demo: an upload on upload.html shows a banner built from the event's
+# metadata ("Your JPEG upload is ready"), each time (docs/messages.md). Applied at start, idempotent by key.
+def demo_messages(demo_url: str | None = None) -> list[dict[str, Any]]:
+    content: dict[str, Any] = {"text": "Your {{event.type}} upload is ready"}
+    if demo_url:
+        content["button"] = {"label": "Order prints", "url": demo_url.rstrip("/") + "/order.html"}
+    return [{"key": "upload-done", "name": "Upload ready (demo)", "kind": "banner", "state": "live",
+             "trigger": {"event": "upload-complete", "when": "every_time",
+                         "metadata": [{"key": "type", "op": "eq", "value": "JPEG"}]},
+             "audience": {"roles": ["visitor", "lead", "user"]}, "frequency": {"max": None},
+             "content": content, "banner": {"position": "top", "dismissible": True}}]
 
 
 # The demo's signed-in user. A real site knows who is signed in from its own session.
@@ -65,9 +80,9 @@ class DemoSetup:
     sample: dict[str, int] | None
 
 
-async def prepare(store: SQLStore, sample_data: bool) -> DemoSetup:
-    """The demo workspace (made on the first run), Ada as an existing verified user, the demo teammate, and
-    (``--sample-data``) a few weeks of visitors, leads and users."""
+async def prepare(store: SQLStore, sample_data: bool, demo_url: str | None = None) -> DemoSetup:
+    """The demo workspace (made on the first run), Ada as an existing verified user, the demo teammate, the
+    upload banner (:func:`demo_messages`) and (``--sample-data``) a few weeks of visitors, leads and users."""
     workspaces = await store.list_workspaces()
     ws = workspaces[0] if workspaces else await store.create_workspace("Pebble (demo)")
     token = ws.access_token or await store.create_access_token(ws, "trailmark demo")
@@ -76,6 +91,10 @@ async def prepare(store: SQLStore, sample_data: bool) -> DemoSetup:
     if await store.teammate_by_email(DEMO_TEAMMATE) is None:
         # Nobody knows this password: the demo signs in with the one-time link.
         await store.create_teammate(DEMO_TEAMMATE, hash_password(secrets.token_urlsafe(24)))
+    for doc in demo_messages(demo_url):
+        m = parse_message(doc)
+        await store.messages.apply(ws, key=m.key, kind=m.kind, state=m.state, event_name=m.trigger.event,
+                                   document=m.document)
     sample = None
     if sample_data:
         from .sample_data import fill
@@ -94,6 +113,7 @@ def story(server_url: str, demo_url: str, database: str, setup: DemoSetup, link:
         "  3. See the new lead, with the visit's history, in the admin. One-time sign-in link",
         f"     (works once, for {LINK_MINUTES} minutes, from this computer): {server_url}{link.path()}",
         "  4. Back on the demo site, \"Sign in as Ada\" (verified by user_hash): the lead is merged into the user Ada",
+        "  Also: an upload on the Upload page shows a banner built from the event (message 'upload-done')",
         "",
         f"  Server {server_url} · app_id {ws.app_id} · database {database} (delete it to start over)",
         f"  REST: curl -H 'Authorization: Bearer {ws.access_token}' '{server_url}/events?type=user&user_id=demo-ada'",
@@ -109,8 +129,8 @@ def run_demo(host: str, port: int, demo_port: int, database: str, log_level: str
     from .app import create_app
     from .settings import Settings
 
-    setup: DemoSetup = asyncio.run(with_store(database, lambda store: prepare(store, sample_data)))
     server_url, demo_url = f"http://{host}:{port}", f"http://{host}:{demo_port}"
+    setup: DemoSetup = asyncio.run(with_store(database, lambda store: prepare(store, sample_data, demo_url)))
     link = LoginLink(DEMO_TEAMMATE)
     print(story(server_url, demo_url, database, setup, link), flush=True)
     api_app = create_app(Settings(database_url=database, public_url=server_url))

@@ -81,9 +81,8 @@ async def for_server_event(store: SQLStore, ws: Workspace, contact: Contact, eve
 
 
 async def hand_over_pending(store: SQLStore, ws: Workspace, contact: Contact) -> list[dict[str, Any]]:
-    """The contact's pending posts and chats, for a ping's answer; marked delivered (sent) as they go."""
-    if contact.role == "visitor":  # server sources name users and leads
-        return []
+    """The contact's pending posts and chats, for a ping's answer; marked delivered (sent) as they go. One
+    read on a partial index (``message_deliveries_pending``) per ping: REST may name a visitor too."""
     pending = await store.messages.pending_for_contact(ws, contact.id)
     if pending:
         await store.messages.mark_delivered(ws, [d.id for d in pending])

@@ -134,8 +134,10 @@
         }
         el(box, 'h2', 0, m.title);
       }
-      const p = el(box, 'p');
-      if (kind == 'chat' && typeof m.html == 'string') rich(p, m.html);
+      // The html's own paragraphs go in a div (a p inside a p is not HTML).
+      const html = kind == 'chat' && typeof m.html == 'string';
+      const p = el(box, html ? 'div' : 'p');
+      if (html) rich(p, m.html);
       else p.textContent = kind == 'post' ? m.body : m.text;
       const b = m.button;
       if (kind == 'chat') {
