@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def banner(key: str, event: str) -> dict[str, Any]:
