@@ -10,13 +10,13 @@ import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
 from . import __version__
 from .cli_messages import add_message_parser
 from .metadata import InvalidEventName, normalize_event_name
+from .origins import normalise_origin
 from .snippet import paste_in_snippet
 from .store import SQLStore, with_store
 from .store.models import Workspace
@@ -104,6 +104,8 @@ def describe_settings(ws: Workspace) -> str:
              f"  new event names from browsers: {ws.browser_new_names_per_contact} per visitor, "
              f"{ws.browser_new_names_per_address} per address a day; "
              + (f"only {', '.join(ws.browser_event_names)}" if ws.browser_event_names else "any name"),
+             f"  consent required:      {'yes' if ws.consent_required else 'no'}"
+             f"{' (GPC / Do Not Track honoured)' if ws.honour_gpc else ''}",
              f"  identity secret:       {ws.identity_secret}"]
     if ws.previous_identity_secret and ws.previous_secret_expires_at:
         until = datetime.fromtimestamp(ws.previous_secret_expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -117,6 +119,7 @@ async def set_workspace(store: SQLStore, args: argparse.Namespace) -> tuple[Work
     fields: dict[str, Any] = {}
     if args.enforce_identity_verification is not None:
         fields["enforce_identity_verification"] = args.enforce_identity_verification
+    fields.update(_privacy_flags(args))
     if args.strict_metadata is not None:
         fields["strict_metadata"] = args.strict_metadata
     if args.retention_days is not None:
@@ -124,7 +127,7 @@ async def set_workspace(store: SQLStore, args: argparse.Namespace) -> tuple[Work
             raise SystemExit("--retention-days must be between 1 and 3650")
         fields["retention_days"] = args.retention_days
     if args.allowed_origin is not None:
-        fields["allowed_origins"] = [normalise_origin(o) for o in args.allowed_origin]
+        fields["allowed_origins"] = [_origin(o) for o in args.allowed_origin]
     for flag in ("browser_new_names_per_contact", "browser_new_names_per_address"):
         value = getattr(args, flag)
         if value is not None:
@@ -163,21 +166,30 @@ def browser_event_names(args: argparse.Namespace) -> list[str] | None:
         raise SystemExit(f"--browser-event-names: {exc}") from None
 
 
-def normalise_origin(origin: str) -> str:
-    """``https://shop.example`` as browsers send it in ``Origin``: scheme and host (and port), no path."""
-    parts = urlsplit(origin.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
-        raise SystemExit(f"--allowed-origin {origin!r}: give an origin such as https://shop.example")
-    return f"{parts.scheme}://{parts.netloc.lower()}"
+def _privacy_flags(args: argparse.Namespace) -> dict[str, bool]:
+    """``--consent-required`` / ``--honour-gpc`` (and their ``--no-`` forms) as workspace fields."""
+    fields = {"consent_required": args.consent_required, "honour_gpc": args.honour_gpc}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _origin(origin: str) -> str:
+    try:
+        return normalise_origin(origin)
+    except ValueError as exc:
+        raise SystemExit(f"--allowed-origin: {exc}") from None
 
 
 def cmd_workspace(args: argparse.Namespace) -> int:
     async def create(store: SQLStore) -> Workspace:
         enforce = args.enforce_identity_verification is not False  # secure by default
-        ws = await store.create_workspace(args.name or "Workspace", allowed_origins=args.allowed_origin or [],
+        origins = [_origin(o) for o in args.allowed_origin or []]
+        ws = await store.create_workspace(args.name or "Workspace", allowed_origins=origins,
                                           enforce_identity_verification=enforce)
+        fields: dict[str, Any] = _privacy_flags(args)
         if args.strict_metadata is not None:
-            await store.update_workspace(ws.id, strict_metadata=args.strict_metadata)
+            fields["strict_metadata"] = args.strict_metadata
+        if fields:
+            await store.update_workspace(ws.id, **fields)
             fresh = await store.workspace_by_app_id(ws.app_id, cached=False)
             assert fresh is not None
             ws = replace(fresh, access_token=ws.access_token)
@@ -505,6 +517,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="refuse a user_id or email from the browser without user_hash / intercom_user_jwt")
     ws.add_argument("--strict-metadata", action=argparse.BooleanOptionalAction, default=None,
                     help="refuse events with invalid metadata (422) instead of dropping the entries")
+    ws.add_argument("--consent-required", action=argparse.BooleanOptionalAction, default=None,
+                    help="the shim sets no cookie, stores and sends nothing until the page calls "
+                         "Intercom('consent', 'granted') (docs/privacy.md)")
+    ws.add_argument("--honour-gpc", action=argparse.BooleanOptionalAction, default=None,
+                    help="Global Privacy Control and Do Not Track count as a refusal of consent")
     ws.add_argument("--retention-days", type=int,
                     help="set: how long anonymous visitors' events are kept, and how far back a new lead's history "
                          "reaches (default 90)")

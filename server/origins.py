@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from starlette.requests import Request
 
 from .errors import ApiError
 from .store.models import Workspace
+
+
+def normalise_origin(origin: str) -> str:
+    """``https://shop.example`` as browsers send it in ``Origin``: scheme and host (and port), no path.
+    Raises ``ValueError`` for anything else. Used by the CLI and the admin's Settings page alike."""
+    text = origin.strip()
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError(f"{text!r} is not an origin such as https://shop.example") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") or parts.query \
+            or parts.fragment or "@" in parts.netloc:
+        raise ValueError(f"{text!r} is not an origin such as https://shop.example")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 def check_origin(request: Request, workspace: Workspace) -> dict[str, str]:

@@ -226,7 +226,8 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
         allowed = {"name", "allowed_origins", "enforce_identity_verification", "strict_metadata",
                    "retention_days", "identity_secret", "previous_identity_secret",
                    "previous_secret_expires_at", "browser_new_names_per_contact",
-                   "browser_new_names_per_address", "browser_event_names"}
+                   "browser_new_names_per_address", "browser_event_names", "consent_required",
+                   "honour_gpc"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown workspace fields: {sorted(unknown)}")
