@@ -104,8 +104,8 @@ def describe_settings(ws: Workspace) -> str:
              f"  new event names from browsers: {ws.browser_new_names_per_contact} per visitor, "
              f"{ws.browser_new_names_per_address} per address a day; "
              + (f"only {', '.join(ws.browser_event_names)}" if ws.browser_event_names else "any name"),
-             f"  consent required:      {'yes' if ws.consent_required else 'no'}"
-             f"{' (GPC / Do Not Track honoured)' if ws.honour_gpc else ''}",
+             f"  consent required:      {'yes' if ws.consent_required else 'no'}",
+             f"  honour GPC / DNT:      {'yes' if ws.honour_gpc else 'no'}",
              f"  identity secret:       {ws.identity_secret}"]
     if ws.previous_identity_secret and ws.previous_secret_expires_at:
         until = datetime.fromtimestamp(ws.previous_secret_expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")

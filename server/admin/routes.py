@@ -407,7 +407,7 @@ async def static(request: Request) -> Response:
 def admin_routes(*more: BaseRoute) -> list[BaseRoute]:
     """The admin's routes, for ``trailmark.app.routes()``: one ``Mount`` at ``/admin`` (HTML pages and
     form posts, outside the JSON API and its error shape and OpenAPI document). ``more``: the routes of
-    the other admin modules (the inbox), placed before the catch-all."""
+    the other admin modules (the inbox, the settings), placed before the catch-all."""
     return [
         Route("/admin", home),
         Mount("/admin", routes=[
