@@ -82,7 +82,8 @@ SCHEMAS: dict[str, Schema] = {
                            "deleted": {"const": True}}, ("type", "id", "deleted")),
     "ContactFields": obj({
         "role": {"enum": ["user", "lead"]}, "external_id": ID, "email": {"type": "string", "format": "email"},
-        "phone": STRING, "name": STRING, "avatar": STRING, "signed_up_at": TIMESTAMP, "last_seen_at": TIMESTAMP,
+        "phone": STRING, "name": STRING, "avatar": {"type": "string", "format": "uri", "pattern": "^https?://"},
+        "signed_up_at": TIMESTAMP, "last_seen_at": TIMESTAMP,
         "owner_id": {"type": "integer", "minimum": 0}, "unsubscribed_from_emails": BOOLEAN,
         "custom_attributes": ref("CustomAttributes"),
     }, description="Create: at least one of role, external_id or email (role defaults to user). Update (PUT): "

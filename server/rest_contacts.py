@@ -18,6 +18,7 @@ from .errors import ApiError, bad_request, missing, not_found
 from .http_edge import path_param, query_param, read_json
 from .identity import is_generic_user_id
 from .limits import EMAIL, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES, MAX_SAFE_INT, MAX_TIMESTAMP, ascii_int
+from .metadata import MAX_URL_LENGTH, is_http_url
 from .rest_auth import rest_workspace
 from .rest_search import cursor_param, encode_cursor, parse_search
 from .store import SQLStore
@@ -130,6 +131,16 @@ def _text(value: Any, field: str, *, allow_int: bool = False) -> str:
     return str(value)
 
 
+def _url(value: Any, field: str) -> str:
+    """An http(s) URL: anything else (``javascript:``, ``data:``, a bare path) is refused, not stored."""
+    if not isinstance(value, str) or not value.strip():
+        raise bad_request(f"{field} must be an http or https URL", field)
+    text = value.strip()
+    if not is_http_url(text):
+        raise bad_request(f"{field} must be an http or https URL (at most {MAX_URL_LENGTH} characters)", field)
+    return text
+
+
 def _timestamp(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TIMESTAMP:
         raise bad_request(f"{field} must be a unix timestamp in seconds", field)
@@ -184,7 +195,7 @@ def contact_fields(data: dict[str, Any], *, partial: bool) -> dict[str, Any]:
         "email": _email,
         "phone": lambda v: _text(v, "phone"),
         "name": lambda v: _text(v, "name"),
-        "avatar": lambda v: _text(v, "avatar"),
+        "avatar": lambda v: _url(v, "avatar"),
         "signed_up_at": lambda v: _timestamp(v, "signed_up_at"),
         "last_seen_at": lambda v: _timestamp(v, "last_seen_at"),
         "owner_id": lambda v: v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SAFE_INT

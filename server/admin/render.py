@@ -28,6 +28,7 @@ from ..metadata import (
     display_name,
     is_http_url,
 )
+from .image_hosts import is_local_url
 
 # Symbols for the currencies people meet most; others show as "349.99 XYZ".
 CURRENCY_SYMBOLS = {
@@ -44,6 +45,9 @@ THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd", "iqd", "lyd"})
 # identifier, which we'll create a link to").
 STRIPE_SECTIONS = {"in": "invoices", "cus": "customers", "ch": "payments", "py": "payments", "pi": "payments"}
 _STRIPE_ID = re.compile(r"^(in|cus|ch|py|pi)_[A-Za-z0-9]{1,128}$")
+
+
+LOCAL_IMAGE = "Not loaded: this image is on a loopback, private or local address"
 
 
 @dataclass(frozen=True)
@@ -139,8 +143,11 @@ def show_value(key: str, value: Any, kind: str | None) -> Shown:
             pass
     elif kind in (LINK, IMAGE):
         url = safe_url(value)
-        if url and kind == IMAGE:
+        if url and kind == IMAGE and not is_local_url(url):
             return Shown(key, label, kind, url, href=url, src=url)
+        if url and kind == IMAGE:
+            # Loading it would send the teammate's browser into their own network: a link only.
+            return Shown(key, label, kind, url, href=url, title=LOCAL_IMAGE)
         if url:
             return Shown(key, label, kind, url, href=url)
     elif kind == RICH_LINK and isinstance(value, dict):
@@ -158,6 +165,11 @@ def show_value(key: str, value: Any, kind: str | None) -> Shown:
 def show_metadata(metadata: dict[str, Any], types: dict[str, str]) -> list[Shown]:
     """Every metadata entry of an event, in the order it was sent."""
     return [show_value(key, value, types.get(key)) for key, value in metadata.items()]
+
+
+def show_avatar(url: str | None) -> Shown | None:
+    """A contact's avatar: an image when it is an http(s) URL on a public host, else a link or text."""
+    return show_value("avatar", url, IMAGE) if url else None
 
 
 def show_attribute(value: Any) -> str:

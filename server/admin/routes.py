@@ -38,7 +38,7 @@ from .auth import (
     verify_password_async,
 )
 from .charts import daily_chart
-from .render import show_metadata
+from .render import show_avatar, show_metadata
 from .templating import SECURITY_HEADERS, page
 from .throttle import SignInThrottle
 
@@ -287,7 +287,9 @@ async def contact(admin: Admin) -> Response:
         oldest = await admin.store.admin_oldest_event_at(ws, person.id)
         expires_at = (oldest or person.last_seen_at or person.created_at) + ws.retention_days * DAY
     conversations = await admin.store.conversations.for_contact(ws, person.id) if person.role != VISITOR else []
+    view = await admin.store.contact_view(ws, person.id)
     return admin.render("contact.html", section="contacts", contact=person, timeline=timeline, older=older,
+                        avatar=show_avatar(view.avatar if view else None),
                         newer=before is not None, summary=summary, history=history, survivor=survivor,
                         expires_at=expires_at, retention_days=ws.retention_days, conversations=conversations,
                         only=only, deliveries=await admin.store.messages.deliveries_for_contact(ws, person.id))
