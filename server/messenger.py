@@ -17,7 +17,7 @@ from .http_edge import read_json_object, reject_nul, reject_nul_in, set_cors
 from .ingest import validate_browser_batch
 from .limits import MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES
 from .origins import check_origin, cors_headers
-from .snippet import served_shim
+from .snippet import shim_for
 from .store import SQLStore
 from .store.models import AppendRequest, BrowserNames, Contact, Workspace
 from .visitor_limit import client_address, new_visitor_limit
@@ -53,10 +53,12 @@ async def workspace_for(request: Request, data: dict[str, Any]) -> tuple[Workspa
 
 async def widget(request: Request) -> Response:
     """``GET /widget/{app_id}``: the shim, as Intercom's loader expects to find it."""
-    app_id = request.path_params["app_id"]
-    if await store_of(request).workspace_by_app_id(app_id) is None:
+    ws = await store_of(request).workspace_by_app_id(request.path_params["app_id"])
+    if ws is None:
         return Response("/* Trailmark: unknown app_id */\n", status_code=404, media_type="text/javascript")
-    return Response(served_shim(), media_type="text/javascript",
+    # The workspace's consent settings are written into the script: the shim needs them before its first
+    # cookie or request. Cached 5 minutes: a change reaches browsers within that.
+    return Response(shim_for(ws.consent_required, ws.honour_gpc), media_type="text/javascript",
                     headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})
 
 

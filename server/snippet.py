@@ -57,6 +57,18 @@ def served_shim() -> bytes:
     return served_script("shim")
 
 
+# The shim's consent settings as written in shim.js; the widget route puts the workspace's in their place.
+CONSENT_DEFAULT = b'{"consent_required":false,"honour_gpc":false}'
+
+
+def shim_for(consent_required: bool, honour_gpc: bool) -> bytes:
+    """The shim with a workspace's consent settings written in, so it knows them before it sets a cookie or
+    sends anything (docs/privacy.md). The placeholder is a JSON string literal, which minifying keeps as is
+    (tests/test_consent.py checks that it is there exactly once)."""
+    settings = json.dumps({"consent_required": consent_required, "honour_gpc": honour_gpc}, separators=(",", ":"))
+    return served_shim().replace(CONSENT_DEFAULT, settings.encode(), 1)
+
+
 def served_panel() -> bytes:
     return served_script("panel")
 

@@ -9,6 +9,10 @@
 // ES2017 only (no ?. or ??): terser does not transpile. Budget: 3.5 KB gzipped as served
 // (python bench/snippet_size.py).
 //
+// Consent (docs/privacy.md): ok says whether this page may set cookies, write storage and send. The
+// server writes the workspace's consent settings into CONSENT below when it serves this file, so they
+// are known before anything happens; without consent_required, ok starts true.
+//
 // House rule: nothing here throws into the host page, logs console.error or leaves a rejected promise.
 // The entry points (the Intercom function, the timer, pagehide, DOM handlers, start-up) catch;
 // post() never rejects.
@@ -30,6 +34,8 @@
 
   let base = '';
   let appId = '';
+  // ok: consent given (or not needed); gpc: the browser's Global Privacy Control / Do Not Track, when honoured.
+  let ok, gpc;
 
   // Cookies (protocol.md): intercom-id-{app} holds the device token, intercom-session-{app} the session
   // token. The shim never builds a token; it keeps what the server returns.
@@ -40,18 +46,23 @@
     const c = d.cookie.split('; ').find((x) => !x.indexOf(n));
     return c ? c.slice(n.length) : null;
   };
+  // Without consent no cookie is set; deleting one (days 0: shutdown, refusal) is always allowed.
   const setCookie = (kind, v, days) => {
-    d.cookie = cookieName(kind) + '=' + v + ';path=/;max-age=' + days * 86400 +
-      ';SameSite=Lax' + (location.protocol == 'https:' ? ';Secure' : '');
+    if (ok || !days) {
+      d.cookie = cookieName(kind) + '=' + v + ';path=/;max-age=' + days * 86400 +
+        ';SameSite=Lax' + (location.protocol == 'https:' ? ';Secure' : '');
+    }
   };
 
   // Events the server has not confirmed, oldest first, as sent: {id, event_name, created_at, metadata?}.
   // Persisted in localStorage so that a reload resends them. No token is stored with them: they go out
   // with the session of the moment, and shutdown leaves nothing identifying behind.
+  // Without consent the queue lives in memory only.
   let Q = [];
+  const qKey = () => 'trailmark-q-' + appId;
   const save = () => {
     try {
-      localStorage.setItem('trailmark-q-' + appId, json(Q));
+      if (ok) localStorage.setItem(qKey(), json(Q));
     } catch (e) {
       // Storage full or forbidden: the queue lives in memory only.
     }
@@ -82,6 +93,8 @@
   // Retry-After]; status 0 is a network error. Never rejects. keepalive caps bodies at 64 KB.
   const post = async (path, body) => {
     try {
+      // Without consent nothing leaves the page (the pump does not even start; this covers every caller).
+      if (!ok) throw 0;
       const r = await fetch(base + '/messenger/web/' + path, { method: 'POST', body, keepalive: body.length < 6e4 });
       return [r.status, await r.json().catch(() => ({})) || {}, r.headers.get('Retry-After')];
     } catch (e) {
@@ -112,7 +125,8 @@
     if (busy) return;
     busy = true;
     try {
-      while (booted && await (needPing ? ping() : convo ? talk() : send()));
+      // Nothing is sent without consent: the work waits in memory for Intercom('consent', 'granted').
+      while (booted && ok && await (needPing ? ping() : convo ? talk() : send()));
     } catch (e) {
       warn(e);
     }
@@ -209,7 +223,7 @@
   // a beacon's outcome is unknowable, the next page resends them, the server counts each client id once.
   const beacon = () => {
     const s = cookie('session');
-    if (s && Q.length) {
+    if (ok && s && Q.length) {
       navigator.sendBeacon(base + '/messenger/web/events',
         new Blob([json({ app_id: appId, session: s, events: Q, page: location.href })], { type: 'text/plain' }));
     }
@@ -232,7 +246,7 @@
   };
   let wanted;
   let ui = (open, text) => {
-    if (booted && (open || open === undefined && !settings.hide_default_launcher)) {
+    if (booted && ok && (open || open === undefined && !settings.hide_default_launcher)) {
       if (!wanted) load('panel', () => (wanted = 0));
       if (open || !wanted) wanted = [open, text];
     } else if (open === false && wanted) {
@@ -311,6 +325,28 @@
       save();
       soon();
     },
+    // The page's consent manager calls this on every page load: 'granted' sends what waited (ping,
+    // events) and lets cookies and storage be written; anything else drops the waiting events and
+    // removes the cookies and the stored queue. GPC/DNT, when honoured, keep it refused.
+    consent(v) {
+      ok = v == 'granted' && !gpc;
+      if (ok) {
+        save();
+        ui();
+        soon();
+      } else {
+        Q = [];
+        clearTimeout(timer);
+        timer = 0;
+        setCookie('id', '', 0);
+        setCookie('session', '', 0);
+        try {
+          localStorage.removeItem(qKey());
+        } catch (e) {
+          // Forbidden storage holds nothing of ours.
+        }
+      }
+    },
     getVisitorId: () => (cookie('id') || '').split('.')[0] || null,
     whoami: () => ({ app_id: appId, visitor_id: api.getVisitorId(), user_id: settings.user_id || null,
       email: settings.email || null }),
@@ -375,8 +411,14 @@
       .map((s) => /^(.*?)\/widget\/([^/?#]*)/.exec(s && s.src)).find(Boolean) || ['', settings0.api_base || ''];
     base = m[1].replace(/\/+$/, '');
     appId = '' + (settings0.app_id || m[2] || '');
+    // Filled in by the server for the workspace (server/snippet.py); this default is what a copy of the
+    // file served elsewhere does.
+    const CONSENT = JSON.parse('{"consent_required":false,"honour_gpc":false}');
+    const n = navigator;
+    gpc = CONSENT.honour_gpc && (n.globalPrivacyControl || n.doNotTrack == '1');
+    ok = !CONSENT.consent_required && !gpc;
     try {
-      Q = [].concat(JSON.parse(localStorage.getItem('trailmark-q-' + appId)) || []);
+      Q = [].concat(JSON.parse(localStorage.getItem(qKey())) || []);
       trim();
     } catch (e) {
       // Unreadable storage counts as empty.

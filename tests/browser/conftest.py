@@ -155,12 +155,14 @@ class Stack:
         self.server.stop()
 
 
-def start_trailmark(directory: Path) -> Trailmark:
-    """Create a workspace through the CLI, then ``python -m trailmark serve`` on a free port."""
+def start_trailmark(directory: Path, *create_args: str) -> Trailmark:
+    """Create a workspace through the CLI (``create_args``: more flags for ``workspace create``), then
+    ``python -m trailmark serve`` on a free port."""
     directory.mkdir(parents=True, exist_ok=True)
     db = directory / "t.db"
     created = subprocess.run([sys.executable, "-m", "trailmark", "workspace", "create", "--json", "--name", "Pebble",
-                              "--database", str(db)], cwd=ROOT, capture_output=True, text=True, check=True)
+                              "--database", str(db), *create_args], cwd=ROOT, capture_output=True, text=True,
+                             check=True)
     ws = json.loads(created.stdout)
     port = free_port()
     url, proc, log = _spawn([sys.executable, "-m", "trailmark", "serve", "--host", "127.0.0.1", "--port", str(port),
@@ -187,8 +189,8 @@ DEMO_CODE = ("import sys, uvicorn\nfrom trailmark.demo import create_demo_app\n"
              "port=int(sys.argv[3]), log_level='warning')\n")
 
 
-def start_stack(directory: Path) -> Stack:
-    server = start_trailmark(directory)
+def start_stack(directory: Path, *create_args: str) -> Stack:
+    server = start_trailmark(directory, *create_args)
     port = free_port()
     try:
         demo_url, proc, _ = _spawn([sys.executable, "-c", DEMO_CODE, server.url, server.app_id, str(port),
@@ -211,8 +213,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def make_stack(tmp_path: Path) -> Iterator[Callable[[], Stack]]:
     started: list[Stack] = []
 
-    def factory() -> Stack:
-        s = start_stack(tmp_path / f"stack{len(started)}")
+    def factory(*create_args: str) -> Stack:
+        s = start_stack(tmp_path / f"stack{len(started)}", *create_args)
         started.append(s)
         return s
 
