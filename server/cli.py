@@ -141,6 +141,8 @@ async def set_workspace(store: SQLStore, args: argparse.Namespace) -> tuple[Work
         fields["name"] = args.name
     if fields:
         await store.update_workspace(ws.id, **fields)
+    if args.rotate_signing_key:
+        await store.rotate_signing_key(ws)
     new_secret = None
     if args.rotate_identity_secret:
         fresh = await store.workspace_by_app_id(ws.app_id, cached=False)
@@ -537,6 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     ws.add_argument("--rotate-identity-secret", action="store_true",
                     help="set: make a new identity secret; the old one keeps verifying for --grace-days")
     ws.add_argument("--grace-days", type=int, default=7, help="with --rotate-identity-secret (default 7)")
+    ws.add_argument("--rotate-signing-key", action="store_true",
+                    help="set: a new key for visitor/session tokens (after a database leak): every browser "
+                         "becomes a new visitor, users are identified again at their next boot")
     ws.add_argument("--server-url", help=f"create: the server's public address, for the printed snippet "
                                          f"(default: assumes {ASSUMED_SERVER_URL})")
     ws.add_argument("--database", default=default_db, help=db_help)

@@ -55,3 +55,4 @@ def test_cli_flags(tmp_path: Path) -> None:
     listed = subprocess.run([sys.executable, "-m", "trailmark", "workspace", "list", "--database", db], cwd=ROOT,
                             capture_output=True, text=True, check=True).stdout
     assert "consent required:      no" in listed and "honour GPC / DNT:      no" in listed
+

@@ -227,7 +227,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
                    "retention_days", "identity_secret", "previous_identity_secret",
                    "previous_secret_expires_at", "browser_new_names_per_contact",
                    "browser_new_names_per_address", "browser_event_names", "consent_required",
-                   "honour_gpc"}
+                   "honour_gpc", "signing_key"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown workspace fields: {sorted(unknown)}")
@@ -248,6 +248,12 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
                                     previous_identity_secret=workspace.identity_secret,
                                     previous_secret_expires_at=now_s() + grace_seconds)
         return secret
+
+    async def rotate_signing_key(self, workspace: Workspace) -> None:
+        """A new key for the device and session tokens: every token signed before reads as forged, so every
+        browser starts again as a new visitor (users are identified again at their next boot). After a leak
+        of the database, a copy of the old key can no longer forge tokens."""
+        await self.update_workspace(workspace.id, signing_key=secrets.token_urlsafe(32))
 
     # ---------------------------------------------------------------- contacts
     async def create_visitor(self, workspace: Workspace, attributes: dict[str, Any] | None = None) -> Contact:
