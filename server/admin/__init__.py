@@ -1,8 +1,7 @@
 """The signed-in admin pages (``/admin``): contacts with Intercom's event filters, a contact's merged
 timeline, event settings, the inbox, the workspace's settings. Routes: ``routes.py``, ``inbox.py`` and
-``settings_page.py``; sign-in: ``auth.py``; how values
-look: ``render.py``; the daily chart: ``charts.py``; queries: ``server/store/admin_reads.py`` and
-``server/store/conversations.py``; pages: ``server/templates/``."""
+``settings_page.py``; sign-in: ``auth.py``; how values look: ``render.py``; the daily chart: ``charts.py``;
+queries: ``server/store/admin_reads.py`` and ``server/store/conversations.py``; pages: ``server/templates/``."""
 
 from starlette.routing import BaseRoute
 
