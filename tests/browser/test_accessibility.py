@@ -90,6 +90,12 @@ def test_the_admin_pages_have_no_serious_accessibility_violations(stack: Stack, 
     page.locator(".inbox-item a").first.click()
     page.wait_for_load_state()
     problems += audit(page, "conversation")
+    page.goto(base + "/settings")
+    page.locator("details.secret summary").click()
+    problems += audit(page, "settings")
+    page.get_by_role("button", name="Rotate secret…").click()  # the confirmation page; not confirmed
+    page.wait_for_load_state()
+    problems += audit(page, "settings, confirm rotation")
     assert not problems, "\n".join(problems)
 
 
