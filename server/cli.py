@@ -509,7 +509,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  trailmark workspace create --name Shop --allowed-origin https://shop.example\n"
                "  trailmark workspace set --app-id k3x9q2ab --enforce-identity-verification --retention-days 30\n"
-               "  trailmark workspace set --rotate-identity-secret\n  trailmark workspace list --json")
+               "  trailmark workspace set --rotate-identity-secret\n"
+               "  trailmark workspace set --consent-required --honour-gpc   (docs/privacy.md)\n"
+               "  trailmark workspace set --rotate-signing-key   (after a database leak: docs/security.md)\n"
+               "  trailmark workspace list --json")
     ws.add_argument("action", choices=["create", "list", "set"])
     ws.add_argument("--app-id", help="set: the workspace (default: the only one)")
     ws.add_argument("--name", help="create/set: the workspace's name")
