@@ -54,6 +54,8 @@ MAX_HEADER_BYTES = 16 * 1024
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .slow_headers import HeaderTimeoutProtocol
+
     url = args.database
     ws, created = asyncio.run(with_store(url, ensure_workspace))
     server_url = args.public_url or f"http://{args.host}:{args.port}"
@@ -77,14 +79,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["TRAILMARK_NEW_VISITORS_PER_MINUTE"] = str(args.new_visitors_per_minute)
     if args.body_timeout is not None:
         os.environ["TRAILMARK_BODY_TIMEOUT"] = str(args.body_timeout)
+    if args.header_timeout is not None:
+        os.environ["TRAILMARK_HEADER_TIMEOUT"] = str(args.header_timeout)
     # Client addresses (the per-address limits) come from X-Forwarded-For only for the proxies listed here;
     # None keeps uvicorn's default ($FORWARDED_ALLOW_IPS, else 127.0.0.1). docs/deploy.md.
     uvicorn.run("trailmark.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_level=args.log_level, access_log=False, proxy_headers=True,
                 forwarded_allow_ips=args.forwarded_allow_ips,
-                # Idle keep-alive connections close after this; headers may not grow past 16 KB. uvicorn has no
-                # timeout for the headers of a request (docs/deploy.md); bodies have theirs (server/body_timeout.py).
-                timeout_keep_alive=KEEP_ALIVE_SECONDS, h11_max_incomplete_event_size=MAX_HEADER_BYTES)
+                # Idle keep-alive connections close after this; headers may not grow past 16 KB, and a request
+                # whose headers are late is closed (server/slow_headers.py); bodies have their own timeout
+                # (server/body_timeout.py). docs/deploy.md.
+                timeout_keep_alive=KEEP_ALIVE_SECONDS, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+                http=HeaderTimeoutProtocol)
     return 0
 
 
@@ -480,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--forwarded-allow-ips", metavar="IPS",
                        help="comma-separated addresses of the reverse proxies whose X-Forwarded-For names the client "
                             "(default: $FORWARDED_ALLOW_IPS, else 127.0.0.1; '*' trusts everyone: only behind a proxy)")
+    serve.add_argument("--header-timeout", type=float, metavar="SECONDS",
+                       help="close a connection whose request headers are not complete after this (default 10; "
+                            "env TRAILMARK_HEADER_TIMEOUT)")
     serve.add_argument("--body-timeout", type=float, metavar="SECONDS",
                        help="answer 408 and close the connection when a request body is not complete within this "
                             "time (default 10, or $TRAILMARK_BODY_TIMEOUT)")

@@ -81,6 +81,22 @@ def test_a_half_sent_body_gets_408_and_the_connection_closes(tmp_path: Path) -> 
             assert 0.9 <= took < 4, took  # answered after ~1 s, and the server closed (recv returned b"")
 
 
+def test_a_request_whose_headers_trickle_in_is_closed(tmp_path: Path) -> None:
+    """Trust finding: connections with slow headers stayed open. uvicorn cannot answer a request before its
+    headers are complete, so the connection is closed once they are late (and a silent new connection too)."""
+    with serve(tmp_path, "--header-timeout", "1") as (port, _):
+        for opening in (b"POST /messenger/web/ping HTTP/1.1\r\nHost: 127.0.0.1\r\n", b""):
+            with socket.create_connection(("127.0.0.1", port), timeout=8) as s:
+                s.sendall(opening)
+                start = time.monotonic()
+                with contextlib.suppress(ConnectionResetError):
+                    assert s.recv(4096) == b""  # closed by the server, nothing answered
+                took = time.monotonic() - start
+            assert 0.5 <= took < 5, took
+        # A prompt request on the same server is served as usual.
+        assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
+
+
 def test_client_addresses_come_from_x_forwarded_for_only_for_trusted_proxies(tmp_path: Path) -> None:
     def pings(port: int, app_id: str, forwarded: list[str]) -> list[int]:
         return [httpx.post(f"http://127.0.0.1:{port}/messenger/web/ping", content=json.dumps({"app_id": app_id}),
