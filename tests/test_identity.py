@@ -191,6 +191,7 @@ def test_workspace_offers_the_previous_secret_only_during_its_grace_period() -> 
 
 # ------------------------------------------------------------------ intercom_user_jwt
 NOW = int(time.time())  # PyJWT checks exp/nbf against the real clock
+LATER = 30 * 86400  # far enough that a long test run (tokens are made at import) never reaches it
 CURRENT, PREVIOUS, OTHER = ("current-secret-" + "c" * 32, "previous-secret-" + "p" * 32, "someone-else-" + "o" * 32)
 
 
@@ -206,8 +207,8 @@ def make_jwt(claims: Any, secret: str = CURRENT, header: dict[str, Any] | None =
 
 
 def test_valid_jwt_gives_its_claims_with_a_string_user_id() -> None:
-    claims = verify_jwt([CURRENT], make_jwt({"user_id": "42", "email": "a@b.c", "exp": NOW + 600}))
-    assert claims == {"user_id": "42", "email": "a@b.c", "exp": NOW + 600}
+    claims = verify_jwt([CURRENT], make_jwt({"user_id": "42", "email": "a@b.c", "exp": NOW + LATER}))
+    assert claims == {"user_id": "42", "email": "a@b.c", "exp": NOW + LATER}
 
 
 def test_numeric_user_id_claim_becomes_a_string() -> None:
@@ -228,7 +229,7 @@ def _tamper_body(token: str) -> str:
 
 BAD_JWTS = {
     "expired": make_jwt({"user_id": "42", "exp": NOW - 1}),
-    "not_yet_valid": make_jwt({"user_id": "42", "nbf": NOW + 600}),
+    "not_yet_valid": make_jwt({"user_id": "42", "nbf": NOW + LATER}),
     "exp_not_a_number": make_jwt({"user_id": "42", "exp": "tomorrow"}),
     "nbf_not_a_number": make_jwt({"user_id": "42", "nbf": "yesterday"}),
     "alg_none": make_jwt({"user_id": "42"}, header={"alg": "none"}),
@@ -259,8 +260,8 @@ def test_bad_jwt_reads_as_none(token: Any) -> None:
 
 
 def test_nbf_and_exp_bound_the_validity_window() -> None:
-    assert verify_jwt([CURRENT], make_jwt({"user_id": "42", "nbf": NOW - 10, "exp": NOW + 600})) is not None
-    assert verify_jwt([CURRENT], make_jwt({"user_id": "42", "nbf": NOW + 600, "exp": NOW + 1200})) is None
+    assert verify_jwt([CURRENT], make_jwt({"user_id": "42", "nbf": NOW - 10, "exp": NOW + LATER})) is not None
+    assert verify_jwt([CURRENT], make_jwt({"user_id": "42", "nbf": NOW + LATER, "exp": NOW + 2 * LATER})) is None
     assert verify_jwt([CURRENT], make_jwt({"user_id": "42", "nbf": NOW - 600, "exp": NOW - 10})) is None
 
 
