@@ -64,12 +64,6 @@ def validate_event(raw: Any, *, strict: bool, now: int, dedupe_key: str, field_p
             err.also("data_invalid", f"metadata entry '{d['key']}' refused: {d['reason']}",
                      f"{field_prefix}metadata.{d['key']}")
         raise err
-    original = raw["event_name"]
-    if isinstance(original, str) and ("." in original or "$" in original):
-        # Intercom's event model has no '.' or '$' in names: the name is stored renamed, and the sender told so
-        # like a dropped entry (never silently; not a refusal, even in a strict workspace).
-        dropped.append({"key": "event_name", "reason": f"'.' and '$' are not allowed in event names: "
-                                                       f"stored as '{name}'"})
     return NewEvent(event_name=name, created_at=created_at, dedupe_key=dedupe_key, metadata=clean.values,
                     metadata_types=clean.types, dropped=dropped)
 

@@ -4,7 +4,6 @@ what is kept (and as which type), what is dropped (and why), for keys, values, t
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 import pytest
@@ -421,26 +420,3 @@ def test_key_and_name_caches_are_bounded_and_keep_refusing() -> None:
             normalize_event_name("  ")
         with pytest.raises(InvalidEventName, match="string"):
             normalize_event_name(5)
-
-
-def test_a_renamed_event_name_is_reported_like_a_dropped_entry() -> None:
-    from trailmark.ingest import validate_event
-
-    renamed = validate_event({"event_name": "checkout.completed"}, strict=True, now=1_800_000_000, dedupe_key="k")
-    assert renamed.event_name == "checkout-completed"
-    assert renamed.dropped == [{"key": "event_name",
-                                "reason": "'.' and '$' are not allowed in event names: stored as 'checkout-completed'"}]
-    plain = validate_event({"event_name": "checkout-completed"}, strict=True, now=1_800_000_000, dedupe_key="k")
-    assert plain.dropped == []
-
-
-async def test_the_browser_and_rest_hear_about_a_renamed_event(harness) -> None:
-    h = harness
-    me = await h.visitor()
-    r = await h.track(me["session"], {"id": "r1", "event_name": "Cart.Updated"})
-    [result] = r.json()["results"]
-    assert result["status"] == "accepted"
-    assert result["dropped_metadata"][0]["key"] == "event_name"
-    r = await h.client.post("/events", json={"event_name": "a$b", "user_id": me["visitor_id"],
-                                             "created_at": int(time.time()) - 60}, headers=h.auth)
-    assert r.status_code == 202 and "event_name" in r.headers.get("X-Trailmark-Dropped-Metadata", "")
