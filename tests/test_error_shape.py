@@ -11,6 +11,7 @@ survive to *every* route the app has that takes a body, so a new endpoint is cov
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -93,7 +94,8 @@ def raw_msg(template: str) -> Callable[[World], bytes]:
 
 
 PING, EVENTS, CONV = "/messenger/web/ping", "/messenger/web/events", "/messenger/web/conversations"
-MESSENGER = {"ping": PING, "events": EVENTS, "conversations": CONV, "thread": "/messenger/web/thread"}
+MESSENGER = {"ping": PING, "events": EVENTS, "conversations": CONV, "thread": "/messenger/web/thread",
+             "mark": "/messenger/web/messages/1/shown"}
 
 # Inputs every JSON endpoint must refuse the same way, whatever it is for.
 GENERIC: dict[str, tuple[Body, int, str]] = {
@@ -141,6 +143,20 @@ CASES.update({
         code="identity_verification_failed"),
     "ping-forged_jwt": Bad("POST", PING, msg(user={"intercom_user_jwt": "e30.eyJ1c2VyX2lkIjoiNDIifQ.c2ln"}),
                            status=401, code="identity_verification_failed"),
+    # a message's beacon: only its own contact, a real delivery and a known mark
+    "mark-unknown_mark": Bad("POST", "/messenger/web/messages/1/opened", msg(), status=404, code="not_found"),
+    "mark-id_not_a_number": Bad("POST", "/messenger/web/messages/abc/shown", msg(), status=404, code="not_found"),
+    "mark-id_too_long": Bad("POST", "/messenger/web/messages/" + "9" * 16 + "/shown", msg(), status=404,
+                            code="not_found"),
+    "mark-unknown_delivery": Bad("POST", "/messenger/web/messages/999999/clicked", msg(), status=404,
+                                 code="not_found"),
+    "mark-no_session": Bad("POST", "/messenger/web/messages/1/dismissed", msg(session=None), status=401,
+                           code="invalid_identity"),
+    "mark-forged_session": Bad("POST", "/messenger/web/messages/1/shown", msg(session="e30.forged"), status=401,
+                               code="invalid_identity"),
+    "mark-session_of_another_workspace": Bad("POST", "/messenger/web/messages/1/shown",
+                                             msg(session=lambda w: w.other_session), status=401,
+                                             code="invalid_identity"),
     # events: wrong top-level types
     "events-no_events": Bad("POST", EVENTS, msg(), code="parameter_invalid"),
     "events-events_object": Bad("POST", EVENTS, msg(events={"id": "e1", "event_name": "x"})),
@@ -389,7 +405,8 @@ def _body_routes() -> list[tuple[str, str]]:
 
 def _fill(path: str, w: World) -> str:
     return (path.replace("{app_id}", w.app_id).replace("{contact_id}", NO_CONTACT)
-            .replace("{kind}", "track").replace("{external_id}", "nobody"))
+            .replace("{kind}", "track").replace("{external_id}", "nobody")
+            .replace("{delivery_id}", "1").replace("{what}", "shown"))
 
 
 SWEEP = {k: v for k, v in GENERIC.items() if k != "oversized"}
@@ -415,7 +432,8 @@ async def test_every_body_route_refuses_bad_json_with_an_error_list(world_harnes
 
 def test_the_table_covers_every_messenger_and_events_endpoint() -> None:
     """A new browser or events endpoint needs rows in CASES (the sweep only checks generic JSON errors)."""
-    covered = {(c.method, c.path.split("?")[0]) for c in CASES.values()}
+    sent = {(c.method, c.path.split("?")[0]) for c in CASES.values()}
     for method, path in [*_body_routes(), ("GET", "/events")]:
         if path.startswith("/messenger/web/") or path == "/events":
-            assert (method, path) in covered, f"no error-shape rows for {method} {path}"
+            template = re.compile(re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(path)) + "$")
+            assert any(m == method and template.match(p) for m, p in sent), f"no error-shape rows for {method} {path}"
