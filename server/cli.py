@@ -333,7 +333,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .importer import export_contact
+    from .gdpr import export_contact
 
     async def run(store: SQLStore) -> Any:
         return await export_contact(store, await pick_workspace(store, args.app_id), args.contact)
@@ -354,7 +354,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_delete_contact(args: argparse.Namespace) -> int:
-    from .importer import find_person
+    from .contact_lookup import find_person
 
     async def run(store: SQLStore) -> Any:
         ws = await pick_workspace(store, args.app_id)

@@ -45,7 +45,7 @@ from .errors import ApiError
 from .ingest import validate_event
 from .metadata import CONTROL_CHARS, MAX_NUMBER
 from .store import SQLStore
-from .store.models import AppendRequest, Contact, NewEvent, Workspace
+from .store.models import AppendRequest, NewEvent, Workspace
 from .strict_json import loads as loads_strict
 
 # Valid rows stored per transaction. Measured (bench/import_speed.py: 100,000 rows over 5,000 users), the
@@ -575,36 +575,3 @@ async def _import_in_worker(store: SQLStore, ws: Workspace, path: str, fmt: str,
         pipe.close()
         if stream is not None:
             stream.close()
-
-
-# ---------------------------------------------------------------- export and delete (GDPR)
-async def find_person(store: SQLStore, ws: Workspace, ident: str) -> Contact | None:
-    """A contact by its id, else a user's external id (user_id), else an email, else a visitor id."""
-    return (await store.find_contact(ws, contact_id=ident)
-            or await store.find_contact(ws, user_id=ident)
-            or (await store.contact_by_email(ws, ident) if "@" in ident else None)
-            or await store.find_contact(ws, visitor_id=ident))
-
-
-async def export_contact(store: SQLStore, ws: Workspace, ident: str) -> dict[str, Any] | None:
-    contact = await find_person(store, ws, ident)
-    if contact is None:
-        return None
-    data: dict[str, Any] | None = await store.contact_export(ws, contact.id)
-    if data is not None:
-        # Everything the person wrote and was answered, with the closes and assignments (GDPR access).
-        found = await store.conversations.for_contact(ws, data["contact"]["id"])
-        data["conversations"] = []
-        for conv in found:
-            full = await store.conversations.conversation(ws, conv.id)
-            parts = full[1] if full else []
-            data["conversations"].append({
-                "id": str(conv.id), "state": conv.state, "created_at": conv.created_at, "contact_id": conv.contact_id,
-                "parts": [{"kind": p.kind, "author_type": p.author_type, "body": p.body, "created_at": p.created_at}
-                          for p in parts]})
-    return data
-
-
-async def delete_contact(store: SQLStore, ws: Workspace, ident: str) -> dict[str, Any] | None:
-    contact = await find_person(store, ws, ident)
-    return await store.delete_contact(ws, contact.id) if contact else None

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from ..contact_lookup import find_person
 from .routes import Admin, signed_in
 
 BACKLOG = 50
@@ -40,10 +41,7 @@ async def live_stream(admin: Admin) -> Response:
     name, contact_ident = _filters(admin)
     contact_id = None
     if contact_ident:
-        found = (await admin.store.find_contact(ws, contact_id=contact_ident)
-                 or await admin.store.find_contact(ws, user_id=contact_ident)
-                 or (await admin.store.contact_by_email(ws, contact_ident) if "@" in contact_ident else None)
-                 or await admin.store.find_contact(ws, visitor_id=contact_ident))
+        found = await find_person(admin.store, ws, contact_ident)
         contact_id = found.id if found else "-"  # an unknown contact matches nothing
     raw_last = admin.request.headers.get("last-event-id", "")
     cursor = int(raw_last) if raw_last.isascii() and raw_last.isdigit() and len(raw_last) < 19 else None
