@@ -266,11 +266,8 @@ class AdminReads:
         need = limit + 1
 
         async with self.db.read() as conn:
-            if conn.dialect == "postgres":
-                # The per-contact probes make the planner's cost estimate large, which turns on JIT
-                # compilation: ~400 ms of compiling for a query that then runs in a few ms. The pool
-                # resets the setting when the connection goes back (RESET ALL).
-                await conn.execute("SET jit = off")
+            # The per-contact probes make the planner's cost estimate large: no JIT compiling for them.
+            await conn.dialect.without_jit(conn)
 
             async def walk_page(start: tuple[int, str] | None, until: tuple[int, str] | None, n: int) -> list[Any]:
                 where, args = _after(base, base_args, start)
@@ -325,7 +322,7 @@ class AdminReads:
                 cond, a = _correlated_condition(f, name_ids[i], now)
             conds.append(cond)
             cond_args += a
-        if conn.dialect == "postgres":
+        if conn.dialect.prefers_plain_aggregates:
             stats, stats_args = _OWNER_STATS_PER_EVENT, [name_ids[driver]]
         else:
             stats, stats_args = _OWNER_STATS, [name_ids[driver]] * 4
@@ -452,7 +449,7 @@ async def _visible_count(conn: Conn, merge: Merge, source: Contact | None) -> in
         floor: int | None = merge.events_since if merge.events_since is not None else 0
     else:
         floor = source.visitor_floor if source else None
-    if conn.dialect == "postgres":
+    if conn.dialect.prefers_plain_aggregates:
         sql = "SELECT COUNT(*) AS n FROM events e WHERE e.contact_id = ?"
         args: list[str | int | None] = [merge.from_contact]
         if visitor_only:

@@ -32,7 +32,7 @@ from .contact_search import ContactSearch
 from .contacts_store import ContactsStore
 from .conversations import ConversationStore
 from .db import Conn, Database
-from .history_stats import history_args, history_stats_sql, without_jit
+from .history_stats import history_args, history_stats_sql
 from .live_reads import LiveReads
 from .messages import MessageStore
 from .models import (
@@ -586,7 +586,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
             sources = await self.sources(conn, contact)
             if not sources:
                 return []
-            await without_jit(conn)
+            await conn.dialect.without_jit(conn)
             rows = await conn.fetch_all(
                 history_stats_sql(len(sources)) +
                 "SELECT n.name, n.description, CAST(SUM(s.n) AS BIGINT) AS count, MIN(s.first_at) AS first, "
@@ -643,7 +643,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
         """Archive or unarchive. Unarchiving must respect the 120-active-names limit."""
         async def job(conn: Conn) -> None:
             if not archived:
-                await _lock_event_names(conn, self.db.dialect, workspace.id)
+                await _lock_event_names(conn, workspace.id)
                 row = await conn.fetch_one("SELECT COUNT(*) AS n FROM event_names WHERE workspace_id = ? "
                                            "AND archived = 0", (workspace.id,))
                 if row and row["n"] >= MAX_ACTIVE_EVENT_NAMES:
@@ -688,19 +688,17 @@ async def _merge(conn: Conn, workspace_id: int, source: Any, into_id: str, reaso
                         proof, source_floor, t)
 
 
-async def _lock_event_names(conn: Conn, dialect: str, workspace_id: int) -> None:
+async def _lock_event_names(conn: Conn, workspace_id: int) -> None:
     """Serialise creation of event names per workspace across processes (the 120-name limit).
     SQLite's single writer already serialises; PostgreSQL takes a transaction-scoped advisory lock."""
-    if dialect == "postgres":
-        await conn.execute("SELECT pg_advisory_xact_lock(?, ?)", (7301, workspace_id))
+    await conn.dialect.lock(conn, 7301, workspace_id)
 
 
 async def _lock_lifecycle(conn: Conn, workspace_id: int) -> None:
     """Serialise conversions, identifications, merges and undos per workspace across processes, as
     SQLite's single writer does: each then reads what the previous one committed (two tabs identifying
     at once convert once). They are rare next to events, which never take this lock."""
-    if getattr(conn, "dialect", "sqlite") == "postgres":
-        await conn.execute("SELECT pg_advisory_xact_lock(?, ?)", (7302, workspace_id))
+    await conn.dialect.lock(conn, 7302, workspace_id)
 
 
 async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
@@ -712,7 +710,6 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     name_policy.py, and only its events with a refused name are refused), archived names are dropped (and
     counted).
     """
-    dialect = getattr(conn, "dialect", "sqlite")
     out: list[Any] = [None] * len(requests)
     t = now_s()
 
@@ -741,7 +738,7 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
             (ws_id, *names_list))
         known.update({(ws_id, r["name"]): (r["id"], bool(r["archived"])) for r in rows})
         if any((ws_id, n) not in known for n in names):
-            await _lock_event_names(conn, dialect, ws_id)
+            await _lock_event_names(conn, ws_id)
             row = await conn.fetch_one("SELECT COUNT(*) AS n FROM event_names WHERE workspace_id = ? AND archived = 0",
                                        (ws_id,))
             active[ws_id] = int(row["n"]) if row else 0
@@ -850,10 +847,10 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
             "INSERT INTO event_daily_counts (event_name_id, day, count) VALUES (?, ?, ?) ON CONFLICT "
             "(event_name_id, day) DO UPDATE SET count = event_daily_counts.count + excluded.count",
             [(n, d, c) for (n, d), c in sorted(per_day.items())])
-    if per_name and dialect == "postgres":
+    if per_name:
         # One notification per committed batch, delivered at COMMIT to every process's live view.
         workspaces = sorted({r.workspace_id for r in requests})
-        await conn.execute("SELECT pg_notify(?, ?)", (LIVE_CHANNEL, ",".join(map(str, workspaces))))
+        await conn.dialect.notify(conn, LIVE_CHANNEL, ",".join(map(str, workspaces)))
     return out
 
 
