@@ -4,6 +4,7 @@ backend holding everything that differs between SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import ast
+import inspect
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from trailmark.store import SQLStore, open_store
 from trailmark.store.db import Conn
 
 STORE = Path(trailmark.__file__).parent / "store"
+# The parts SQLStore composes whose methods it offers as its own (the others, such as ``messages``, are
+# reached through their attribute: ``store.messages.…``).
+PARTS = ("workspaces", "contacts", "lifecycle", "events", "names", "retention", "event_sources", "rest_contacts",
+         "admin")
 
 
 @pytest.fixture
@@ -24,6 +29,31 @@ async def store(store_url: str) -> AsyncIterator[SQLStore]:
         yield s
     finally:
         await s.close()
+
+
+def public_methods(part: object) -> list[str]:
+    return [name for name, _ in inspect.getmembers(type(part), inspect.isfunction) if not name.startswith("_")]
+
+
+def test_every_method_of_every_part_is_the_stores_own_and_no_two_parts_share_a_name():
+    store = open_store(":memory:")  # never opened: only its shape is looked at
+    offered_by: dict[str, str] = {}
+    for attr in PARTS:
+        part = getattr(store, attr)
+        for name in public_methods(part):
+            assert name not in offered_by, f"{name} is offered by both {offered_by[name]} and {attr}"
+            offered_by[name] = attr
+            bound = getattr(store, name, None)
+            assert bound is not None, f"SQLStore does not offer {attr}.{name}"
+            assert getattr(bound, "__self__", None) is part and bound.__name__ == name, f"store.{name} is not {attr}'s"
+    assert len(offered_by) > 60  # the parts were found at all
+
+
+def test_the_store_and_its_parts_are_composed_not_mixed_in():
+    store = open_store(":memory:")
+    classes: list[type] = [SQLStore, *(type(getattr(store, attr)) for attr in PARTS)]
+    for cls in classes:
+        assert cls.__bases__ == (object,), f"{cls.__name__} inherits {cls.__bases__}"
 
 
 def test_only_the_dialect_module_names_a_backend():

@@ -1,7 +1,7 @@
 """The admin pages' store queries: the filtered contact list, profile helpers, teammates, the secret key.
 
-A mixin of :class:`~trailmark.store.sql_store.SQLStore` (it uses ``self.db``). The SQL is portable between
-SQLite and PostgreSQL with ``?`` placeholders.
+A part of :class:`~trailmark.store.sql_store.SQLStore` (which offers its methods as its own). The SQL is
+portable between SQLite and PostgreSQL with ``?`` placeholders.
 
 Identity model (see ``sql_store``): events never move. A live contact's history is its own events plus
 those of the contacts merged into it (``contacts.merged_into``); each source's visitor-phase events older
@@ -24,8 +24,8 @@ from .db import Conn, Database
 from .history_stats import history_args, history_stats_sql
 from .models import ROLES, VISITOR, Contact, Merge, Workspace
 from .name_policy import WHY
+from .sql_helpers import DAY
 
-DAY = 86400
 SEEN = "COALESCE(c.last_seen_at, c.created_at)"
 
 # Intercom's event filters on the contact list (their words for the admin: admin/filters.py). "N days ago"
@@ -228,9 +228,10 @@ async def _stats_for(conn: Conn, owners: list[str], name_id: int) -> dict[str, t
 
 
 class AdminReads:
-    """Queries behind ``/admin`` (mixed into the store)."""
+    """Queries behind ``/admin``."""
 
-    db: Database
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # ------------------------------------------------------------------ the contact list
     async def admin_contacts(self, workspace: Workspace, *, role: str | None = None,

@@ -1,9 +1,10 @@
 """The REST contacts API's store queries: create, update, delete, list and search users and leads, update
 visitors, and the event summaries ``POST /events/summaries`` imports.
 
-A mixin of :class:`~trailmark.store.sql_store.SQLStore` (it uses ``self.db``). The SQL is portable between
-SQLite and PostgreSQL with ``?`` placeholders; the only dialect-specific pieces are the JSON expressions
-for ``custom_attributes.*`` search filters and ``email_domain``, asked of ``self.db.dialect``.
+A part of :class:`~trailmark.store.sql_store.SQLStore` (which offers its methods as its own). The SQL is
+portable between SQLite and PostgreSQL with ``?`` placeholders; the only dialect-specific pieces are the JSON
+expressions for ``custom_attributes.*`` search filters and ``email_domain``, asked of ``self.db.dialect``
+(dialect.py).
 
 Scope: the contacts API shows *live users and leads*. Visitors are reached through ``/visitors``, and a
 contact merged into another one (``merged_into`` set) no longer exists for the API (404), as in Intercom.
@@ -12,19 +13,16 @@ contact merged into another one (``merged_into`` set) no longer exists for the A
 from __future__ import annotations
 
 import json
-import secrets
-import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..domain_errors import Conflict, InvalidInput, NotFound
 from .db import Conn, Database
 from .dialect import Dialect
 from .models import LEAD, USER, Contact, Workspace
-
-DAY = 86400
+from .sql_helpers import DAY, new_contact_id, now_s
 
 # Contact fields PUT/POST may set, as columns. ``custom_attributes`` is merged separately.
 WRITABLE = ("role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at",
@@ -218,17 +216,13 @@ class ContactPage:
     next_after: tuple[int, int, str] | None  # (page, created_at, id) of its last contact, when more follow
 
 
-def now_s() -> int:
-    return int(time.time())
+class RestContacts:
+    """The queries behind the REST contacts, visitors and event-summaries endpoints."""
 
-
-class ContactsStore:
-    """Mixin: the queries behind the REST contacts, visitors and event-summaries endpoints."""
-
-    db: Database
-
-    if TYPE_CHECKING:  # SourcesStore's, mixed in beside this class by SQLStore
-        async def delete_contact(self, workspace: Workspace, contact_id: str) -> dict[str, Any] | None: ...
+    def __init__(self, db: Database, *,
+                 delete_contact: Callable[[Workspace, str], Awaitable[dict[str, Any] | None]]) -> None:
+        self.db = db
+        self.delete_contact = delete_contact  # SourcesStore's: the one erase, shared with the GDPR command
 
     _LIVE = "c.workspace_id = ? AND c.merged_into IS NULL AND c.role IN ('user', 'lead')"
 
@@ -283,7 +277,7 @@ class ContactsStore:
         409 when the external id is taken, or (for a user) another user has the email."""
         t = now_s()
         role = fields.get("role") or USER
-        contact_id = secrets.token_hex(12)  # the shape of Intercom's contact ids, as sql_store's
+        contact_id = new_contact_id()
 
         async def job(conn: Conn) -> None:
             await _check_unique(conn, workspace.id, None, role, fields.get("external_id"), fields.get("email"))
@@ -441,4 +435,4 @@ async def _check_unique(conn: Conn, workspace_id: int, self_id: str | None, role
                            "email")
 
 
-__all__ = ["COLUMNS", "ContactPage", "ContactView", "ContactsStore", "Filter", "Group", "Query", "compile_query"]
+__all__ = ["COLUMNS", "ContactPage", "ContactView", "Filter", "Group", "Query", "RestContacts", "compile_query"]
