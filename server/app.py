@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None, store: SQLStore | None = None) 
         await app.state.store.open()
         app.state.live = LiveHub()
         app.state.store.on_commit.append(app.state.live.notify)
-        if app.state.store.db.dialect == "postgres":
+        if app.state.store.db.dialect.notifies_other_processes:
             await app.state.live.listen(app.state.store.db.url)
         purger = None
         if settings.purge_interval_seconds > 0:

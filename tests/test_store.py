@@ -329,7 +329,7 @@ async def test_summary_and_merge_history_count_only_visible_events_across_merges
 async def test_history_stats_read_only_the_covering_index(store, ws):
     """SQLite's plan for the summary and the merge counts: every events access is a search of the covering
     index (never a scan, never a table row), so the cost follows the visible events, not the stored ones."""
-    if store.db.dialect != "sqlite":
+    if store.db.dialect.name != "sqlite":
         pytest.skip("PostgreSQL picks its plan from statistics")
     queries: list[tuple[str, list[tuple[str, int | None]]]] = [
         (history_stats_sql(2) + "SELECT * FROM h_stats", [("a", None), ("b", 1)]),

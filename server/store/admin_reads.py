@@ -1,7 +1,7 @@
 """The admin pages' store queries: the filtered contact list, profile helpers, teammates, the secret key.
 
-A mixin of :class:`~trailmark.store.sql_store.SQLStore` (it uses ``self.db``). The SQL is portable between
-SQLite and PostgreSQL with ``?`` placeholders.
+A part of :class:`~trailmark.store.sql_store.SQLStore` (which offers its methods as its own). The SQL is
+portable between SQLite and PostgreSQL with ``?`` placeholders.
 
 Identity model (see ``sql_store``): events never move. A live contact's history is its own events plus
 those of the contacts merged into it (``contacts.merged_into``); each source's visitor-phase events older
@@ -24,8 +24,8 @@ from .db import Conn, Database
 from .history_stats import history_args, history_stats_sql
 from .models import ROLES, VISITOR, Contact, Merge, Workspace
 from .name_policy import WHY
+from .sql_helpers import DAY
 
-DAY = 86400
 SEEN = "COALESCE(c.last_seen_at, c.created_at)"
 
 # Intercom's event filters on the contact list (their words for the admin: admin/filters.py). "N days ago"
@@ -228,9 +228,10 @@ async def _stats_for(conn: Conn, owners: list[str], name_id: int) -> dict[str, t
 
 
 class AdminReads:
-    """Queries behind ``/admin`` (mixed into the store)."""
+    """Queries behind ``/admin``."""
 
-    db: Database
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # ------------------------------------------------------------------ the contact list
     async def admin_contacts(self, workspace: Workspace, *, role: str | None = None,
@@ -266,11 +267,8 @@ class AdminReads:
         need = limit + 1
 
         async with self.db.read() as conn:
-            if conn.dialect == "postgres":
-                # The per-contact probes make the planner's cost estimate large, which turns on JIT
-                # compilation: ~400 ms of compiling for a query that then runs in a few ms. The pool
-                # resets the setting when the connection goes back (RESET ALL).
-                await conn.execute("SET jit = off")
+            # The per-contact probes make the planner's cost estimate large: no JIT compiling for them.
+            await conn.dialect.without_jit(conn)
 
             async def walk_page(start: tuple[int, str] | None, until: tuple[int, str] | None, n: int) -> list[Any]:
                 where, args = _after(base, base_args, start)
@@ -325,7 +323,7 @@ class AdminReads:
                 cond, a = _correlated_condition(f, name_ids[i], now)
             conds.append(cond)
             cond_args += a
-        if conn.dialect == "postgres":
+        if conn.dialect.prefers_plain_aggregates:
             stats, stats_args = _OWNER_STATS_PER_EVENT, [name_ids[driver]]
         else:
             stats, stats_args = _OWNER_STATS, [name_ids[driver]] * 4
@@ -452,7 +450,7 @@ async def _visible_count(conn: Conn, merge: Merge, source: Contact | None) -> in
         floor: int | None = merge.events_since if merge.events_since is not None else 0
     else:
         floor = source.visitor_floor if source else None
-    if conn.dialect == "postgres":
+    if conn.dialect.prefers_plain_aggregates:
         sql = "SELECT COUNT(*) AS n FROM events e WHERE e.contact_id = ?"
         args: list[str | int | None] = [merge.from_contact]
         if visitor_only:

@@ -1,9 +1,10 @@
 """The REST contacts API's store queries: create, update, delete, list and search users and leads, update
 visitors, and the event summaries ``POST /events/summaries`` imports.
 
-A mixin of :class:`~trailmark.store.sql_store.SQLStore` (it uses ``self.db``). The SQL is portable between
-SQLite and PostgreSQL with ``?`` placeholders; the only dialect-specific pieces are the JSON expressions
-for ``custom_attributes.*`` search filters and ``email_domain``, chosen from ``self.db.dialect``.
+A part of :class:`~trailmark.store.sql_store.SQLStore` (which offers its methods as its own). The SQL is
+portable between SQLite and PostgreSQL with ``?`` placeholders; the only dialect-specific pieces are the JSON
+expressions for ``custom_attributes.*`` search filters and ``email_domain``, asked of ``self.db.dialect``
+(dialect.py).
 
 Scope: the contacts API shows *live users and leads*. Visitors are reached through ``/visitors``, and a
 contact merged into another one (``merged_into`` set) no longer exists for the API (404), as in Intercom.
@@ -12,18 +13,16 @@ contact merged into another one (``merged_into`` set) no longer exists for the A
 from __future__ import annotations
 
 import json
-import secrets
-import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..domain_errors import Conflict, InvalidInput, NotFound
 from .db import Conn, Database
+from .dialect import Dialect
 from .models import LEAD, USER, Contact, Workspace
-
-DAY = 86400
+from .sql_helpers import DAY, new_contact_id, now_s
 
 # Contact fields PUT/POST may set, as columns. ``custom_attributes`` is merged separately.
 WRITABLE = ("role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at",
@@ -90,10 +89,7 @@ def _like_escape(text: str) -> str:
 _LIKE_PATTERNS = {"~": "%{}%", "!~": "%{}%", "^": "{}%", "$": "%{}"}
 
 
-# jsonb cannot hold "\u0000", which JSON text may (a Messenger attribute with a NUL in it): one such
-# contact must not make every custom-attribute search fail, so the escape becomes U+FFFD first. (Swapping
-# one 6-character escape for another keeps the JSON valid even after an escaped backslash.)
-_PG_ATTRIBUTES = "CAST(replace(c.custom_attributes, '\\u0000', '\\ufffd') AS jsonb)"
+_ATTRIBUTES = "c.custom_attributes"  # JSON text
 
 
 @dataclass(frozen=True)
@@ -108,7 +104,7 @@ class _Compiler:
     """A :data:`Query` → a SQL condition and its arguments, for one dialect. Arguments are appended in
     the order their placeholders appear (f-strings evaluate left to right)."""
 
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self.args: list[Any] = []
 
@@ -131,9 +127,7 @@ class _Compiler:
 
     def _column(self, name: str) -> str:
         if name == "email_domain":
-            if self.dialect == "postgres":
-                return "split_part(c.email, '@', 2)"
-            return "substr(c.email, instr(c.email, '@') + 1)"
+            return self.dialect.email_domain("c.email")
         return COLUMNS[name]
 
     def _arg(self, value: Any) -> str:
@@ -181,25 +175,11 @@ class _Compiler:
 
     # custom_attributes are JSON text; the value's JSON type decides how it compares.
     def _json_type(self, key: str) -> _Expr:
-        if self.dialect == "postgres":
-            return _Expr(f"jsonb_typeof({_PG_ATTRIBUTES} -> CAST(? AS text))", (key,))
-        return _Expr("json_type(c.custom_attributes, ?)", (_json_path(key),))
+        return _Expr(*self.dialect.json_type(_ATTRIBUTES, key))
 
     def _typed(self, key: str, kind: str) -> _Expr:
-        """The attribute's value when its JSON type is ``kind`` (string | number | boolean), else NULL.
-        CASE (not AND) guarantees PostgreSQL never casts a string to a number."""
-        typ = self._json_type(key)
-        if self.dialect == "postgres":
-            pg_type = {"string": "string", "number": "number", "boolean": "boolean"}[kind]
-            cast = {"string": "text", "number": "double precision", "boolean": "text"}[kind]
-            return _Expr(f"(CASE WHEN {typ.sql} = '{pg_type}' THEN "
-                         f"CAST({_PG_ATTRIBUTES} ->> CAST(? AS text) AS {cast}) END)",
-                         (*typ.args, key))
-        if kind == "boolean":  # json_type says 'true'/'false', as the value is compared
-            return _Expr(f"(CASE WHEN {typ.sql} IN ('true', 'false') THEN {typ.sql} END)", typ.args * 2)
-        types = "('text')" if kind == "string" else "('integer', 'real')"
-        return _Expr(f"(CASE WHEN {typ.sql} IN {types} THEN json_extract(c.custom_attributes, ?) END)",
-                     (*typ.args, _json_path(key)))
+        """The attribute's value when its JSON type is ``kind`` (string | number | boolean), else NULL."""
+        return _Expr(*self.dialect.json_value(_ATTRIBUTES, key, kind))
 
     def _attribute(self, key: str, op: str, value: Any) -> str:
         if value is None:  # JSON null and a missing key both count as "not set"
@@ -222,11 +202,7 @@ def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def _json_path(key: str) -> str:
-    return '$."' + key + '"'
-
-
-def compile_query(query: Query, dialect: str) -> tuple[str, list[Any]]:
+def compile_query(query: Query, dialect: Dialect) -> tuple[str, list[Any]]:
     compiler = _Compiler(dialect)
     sql = compiler.compile(query)
     return sql, compiler.args
@@ -240,21 +216,13 @@ class ContactPage:
     next_after: tuple[int, int, str] | None  # (page, created_at, id) of its last contact, when more follow
 
 
-def now_s() -> int:
-    return int(time.time())
+class RestContacts:
+    """The queries behind the REST contacts, visitors and event-summaries endpoints."""
 
-
-def _is_unique_violation(exc: BaseException) -> bool:
-    return type(exc).__name__ in ("IntegrityError", "UniqueViolationError")
-
-
-class ContactsStore:
-    """Mixin: the queries behind the REST contacts, visitors and event-summaries endpoints."""
-
-    db: Database
-
-    if TYPE_CHECKING:  # SourcesStore's, mixed in beside this class by SQLStore
-        async def delete_contact(self, workspace: Workspace, contact_id: str) -> dict[str, Any] | None: ...
+    def __init__(self, db: Database, *,
+                 delete_contact: Callable[[Workspace, str], Awaitable[dict[str, Any] | None]]) -> None:
+        self.db = db
+        self.delete_contact = delete_contact  # SourcesStore's: the one erase, shared with the GDPR command
 
     _LIVE = "c.workspace_id = ? AND c.merged_into IS NULL AND c.role IN ('user', 'lead')"
 
@@ -309,7 +277,7 @@ class ContactsStore:
         409 when the external id is taken, or (for a user) another user has the email."""
         t = now_s()
         role = fields.get("role") or USER
-        contact_id = secrets.token_hex(12)  # the shape of Intercom's contact ids, as sql_store's
+        contact_id = new_contact_id()
 
         async def job(conn: Conn) -> None:
             await _check_unique(conn, workspace.id, None, role, fields.get("external_id"), fields.get("email"))
@@ -406,7 +374,7 @@ class ContactsStore:
         try:
             await self.db.write(job)
         except Exception as exc:
-            if _is_unique_violation(exc):  # lost a race to another writer with the same external id
+            if self.db.dialect.is_unique_violation(exc):  # lost a race to another writer with the same external id
                 raise Conflict("A contact matching those details already exists",
                                "external_id") from None
             raise
@@ -467,4 +435,4 @@ async def _check_unique(conn: Conn, workspace_id: int, self_id: str | None, role
                            "email")
 
 
-__all__ = ["COLUMNS", "ContactPage", "ContactView", "ContactsStore", "Filter", "Group", "Query", "compile_query"]
+__all__ = ["COLUMNS", "ContactPage", "ContactView", "Filter", "Group", "Query", "RestContacts", "compile_query"]

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import aiosqlite
 
+from .dialect import SQLITE, Dialect
 from .schema import MIGRATIONS, PYTHON_STEPS
 
 log = logging.getLogger("trailmark.store")
@@ -30,7 +31,7 @@ GroupJob = Callable[["Conn", list[Any]], Coroutine[Any, Any, list[Any]]]
 
 
 class Conn(Protocol):
-    dialect: str
+    dialect: Dialect  # what differs between the backends (dialect.py)
 
     async def fetch_all(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
     async def fetch_one(self, sql: str, args: Sequence[Any] = ()) -> Row | None: ...
@@ -39,7 +40,7 @@ class Conn(Protocol):
 
 
 class Database(Protocol):
-    dialect: str
+    dialect: Dialect
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
@@ -51,7 +52,7 @@ class Database(Protocol):
 class SQLiteConn:
     """A reader connection: aiosqlite, one thread hop per statement (``execute_fetchall``)."""
 
-    dialect = "sqlite"  # read by sql_store (PostgreSQL takes advisory locks where SQLite's one writer suffices)
+    dialect: Dialect = SQLITE
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
@@ -79,7 +80,7 @@ class SQLiteWriterConn:
     :func:`run_to_completion`), instead of one event-loop round trip per statement.
     """
 
-    dialect = "sqlite"
+    dialect: Dialect = SQLITE
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
@@ -145,7 +146,7 @@ class SQLiteDatabase:
     path: str
     readers: int = 2
     max_batch: int = 512
-    dialect: str = "sqlite"
+    dialect: Dialect = SQLITE
     _queue: asyncio.Queue[_Pending | None] = field(default_factory=asyncio.Queue)
     _pool: asyncio.Queue[SQLiteConn] = field(default_factory=asyncio.Queue)
     _closed: bool = False

@@ -17,16 +17,15 @@ answers it instead, group by group:
    entry is visited).
 
 So the cost is a few seeks per (source, name, role) plus a step per *visible* event: about 6 ms for
-100,000 events on SQLite. The SQL is portable (SQLite and PostgreSQL; ``?`` placeholders); on PostgreSQL
-run :func:`without_jit` first.
+100,000 events on SQLite. The SQL is portable (SQLite and PostgreSQL; ``?`` placeholders); run the
+connection's ``dialect.without_jit`` first (PostgreSQL guesses ~10,000 rows for each recursive CTE, so the
+query looks expensive enough to JIT-compile: ~500 ms of compiling for a few ms of running).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-
-from .db import Conn
 
 
 def _agg(what: str, bounded: bool) -> str:
@@ -79,10 +78,3 @@ def history_args(sources: Sequence[tuple[str, int | None]]) -> list[Any]:
     """The arguments of :func:`history_stats_sql`: ``(contact id, visitor floor or None)`` per source."""
     return [v for contact_id, floor in sources for v in (contact_id, floor)]
 
-
-async def without_jit(conn: Conn) -> None:
-    """PostgreSQL guesses ~10,000 rows for each recursive CTE, so the query looks expensive enough to JIT
-    compile: ~500 ms of compiling for a query that then runs in a few ms. Turn JIT off for this connection
-    (the pool runs ``RESET ALL`` when it goes back, as for ``admin_contacts``)."""
-    if conn.dialect == "postgres":
-        await conn.execute("SET jit = off")

@@ -288,8 +288,7 @@ class MessageStore:
         expires = t + pending_days * DAY if pending_days is not None else None
 
         async def job(conn: Conn) -> tuple[int | None, bool]:
-            if conn.dialect == "postgres":
-                await conn.execute("SELECT pg_advisory_xact_lock(?)", (_lock_key(contact_id),))
+            await conn.dialect.lock(conn, _lock_key(contact_id))
             seen = await conn.fetch_one(
                 "SELECT id FROM message_deliveries WHERE message_id = ? AND dedupe_key = ?", (message.id, dedupe_key)
             )
@@ -557,8 +556,7 @@ class MessageStore:
         up to ``limit`` of them (for conditions checked in Python, such as attributes)."""
         t = int(time.time()) if now is None else now
         async with self.db.read() as conn:
-            if conn.dialect == "postgres":
-                await conn.execute("SET jit = off")  # as the contact list: per-contact probes, no JIT
+            await conn.dialect.without_jit(conn)  # as the contact list: per-contact probes
             ids = await self._name_ids(conn, workspace, [f.event_name for f in filters])
             conds, args = (
                 ["c.workspace_id = ?", "c.merged_into IS NULL", f"c.role IN ({', '.join('?' * len(roles))})"],

@@ -26,6 +26,7 @@ import asyncpg
 
 from ..domain_errors import InvalidInput
 from .db import Conn, GroupJob, Job, Row
+from .dialect import POSTGRES, Dialect
 from .schema import MIGRATIONS, PYTHON_STEPS
 
 log = logging.getLogger("trailmark.store")
@@ -93,7 +94,7 @@ def redact(url: str) -> str:
 class PostgresConn:
     """One asyncpg connection behind the store's four methods; rows are ``asyncpg.Record`` (index by name)."""
 
-    dialect = "postgres"
+    dialect: Dialect = POSTGRES
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
@@ -150,7 +151,7 @@ class PostgresDatabase:
     requests is run again on its own, so one bad request cannot fail its neighbours.
     """
 
-    dialect = "postgres"
+    dialect: Dialect = POSTGRES
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, group_commit: bool = True,
                  batches: int = 2, max_batch: int = 512) -> None:

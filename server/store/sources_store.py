@@ -1,6 +1,6 @@
 """Storage for the event sources (Segment, Stripe, historical import) and the GDPR pair (export, delete).
 
-A mixin of :class:`~trailmark.store.sql_store.SQLStore`: it uses ``self.db`` the same way, with SQL that
+A part of :class:`~trailmark.store.sql_store.SQLStore` (which offers its methods as its own), with SQL that
 runs unchanged on SQLite and PostgreSQL (``?`` placeholders, ``ON CONFLICT``). Tables: migration 2+ in
 ``schema.py`` (``segment_write_keys``, ``stripe_webhook_secrets``, ``stripe_customers``,
 ``stripe_unmatched``).
@@ -14,28 +14,18 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 from .db import Conn, Database
 from .models import USER, VISITOR, Contact, Merge, StoredEvent, Workspace
+from .sql_helpers import DAY
+from .sql_helpers import new_contact_id as _new_contact_id
+from .sql_helpers import now_s as _now
+from .sql_helpers import placeholders as _marks
 
-DAY = 86400
 _IN_CHUNK = 500  # identifiers per ``IN (…)`` list (SQLite allows 32,766 parameters; PostgreSQL 32,767)
-
-
-def _now() -> int:
-    return int(time.time())
-
-
-def _new_contact_id() -> str:
-    return secrets.token_hex(12)  # the shape sql_store uses (24 hex characters)
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
 
 
 def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterable[Sequence[Any]]:
@@ -47,10 +37,9 @@ class SourcesStore:
     """Segment write keys, Stripe secrets / customers / unmatched webhooks, bulk contact look-ups for the
     importer, and a contact's export and deletion."""
 
-    db: Database
-
-    if TYPE_CHECKING:  # provided by SQLStore, which mixes this class in
-        async def workspace_by_token(self, token: str) -> Workspace | None: ...
+    def __init__(self, db: Database, *, workspace_by_token: Callable[[str], Awaitable[Workspace | None]]) -> None:
+        self.db = db
+        self.workspace_by_token = workspace_by_token  # the Workspaces part's (a write key may be a REST token)
 
     # ------------------------------------------------------------ contacts, by the ids sources send
     async def _live_contact(self, conn: Conn, workspace_id: int, where: str, args: Sequence[Any]) -> Contact | None:

@@ -1,7 +1,13 @@
-"""The store: every read and write Trailmark makes, named for the product.
+"""The store: every read and write Trailmark makes, named for the product, answered by parts with one concern each.
 
-One implementation serves both backends: the SQL here is portable between SQLite and PostgreSQL and
-runs through a :class:`~trailmark.store.db.Database` (aiosqlite or asyncpg).
+:class:`SQLStore` is a facade: each part holds the :class:`~trailmark.store.db.Database` (aiosqlite or asyncpg)
+and the sibling operations it calls, and the facade offers every part's methods as its own
+(``store.create_contact(...)``). The parts defined here: :class:`Workspaces` (and their REST access tokens),
+:class:`Contacts`, :class:`Lifecycle` (convert, identify, merge, undo: the one home of the identity rules),
+:class:`Events` (append, timeline, summaries), :class:`EventNames` and :class:`Retention`; in their own modules:
+``sources_store`` (Segment, Stripe, import, GDPR), ``contacts_store`` (the REST contacts API), ``admin_reads``,
+``conversations``, ``messages``, ``live_reads`` and ``contact_search``. The SQL is portable between SQLite and
+PostgreSQL; what differs is asked of the connection's dialect (``dialect.py``).
 
 Identity and history (the O(1) merge): an event row keeps, forever, the contact that tracked it and the
 role that contact had then (``visitor``, ``lead``, ``user``). Converting or merging never copies or
@@ -19,7 +25,7 @@ import json
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,10 +35,10 @@ from ..tokens import PREFIX as TOKEN_PREFIX
 from ..tokens import hash_token, new_access_token, token_hint
 from .admin_reads import AdminReads
 from .contact_search import ContactSearch
-from .contacts_store import ContactsStore
+from .contacts_store import RestContacts
 from .conversations import ConversationStore
 from .db import Conn, Database
-from .history_stats import history_args, history_stats_sql, without_jit
+from .history_stats import history_args, history_stats_sql
 from .live_reads import LiveReads
 from .messages import MessageStore
 from .models import (
@@ -50,27 +56,131 @@ from .models import (
 from .name_policy import MAX_ACTIVE_EVENT_NAMES, NAME_LIMIT, reason_text, record_refusals, screen_new_names
 from .schema import token_placeholder
 from .sources_store import SourcesStore
+from .sql_helpers import DAY, new_contact_id, now_s, placeholders
 
-DAY = 86400
 _INSERT_CHUNK = 400  # rows per multi-row INSERT (11 parameters each; SQLite allows 32,766)
 
 _EVENT_COLUMNS = ("e.id, e.contact_id, e.created_at, e.role, e.source, e.metadata, e.metadata_types, "
                   "n.name")
 
 
-def now_s() -> int:
-    return int(time.time())
+class SQLStore:
+    """Trailmark's storage, over either database backend: a facade over parts with one concern each.
+
+    Each part's methods are the store's own (``store.create_contact(...)``): bound here, once, so a caller
+    need not know which part answers, and mypy sees each one's signature. A part reaches a sibling only through
+    the operations handed to its constructor below; the parts share nothing else but the database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        # Called with the workspace ids of every ingest commit (the live view's wake-up, server/live.py).
+        self.on_commit: list[Callable[[set[int]], None]] = []
+        self.workspaces = Workspaces(db)
+        self.contacts = Contacts(db)
+        self.lifecycle = Lifecycle(db, get_contact=self.contacts.get_contact)
+        self.events = Events(db, self.on_commit)
+        self.names = EventNames(db)
+        self.retention = Retention(db)
+        self.event_sources = SourcesStore(db, workspace_by_token=self.workspaces.workspace_by_token)
+        self.rest_contacts = RestContacts(db, delete_contact=self.event_sources.delete_contact)
+        self.admin = AdminReads(db)
+        self.conversations = ConversationStore(db)
+        self.messages = MessageStore(db)
+        self.live = LiveReads(db)
+        self.search = ContactSearch(db)
+
+        # workspaces and REST access tokens
+        self.create_workspace = self.workspaces.create_workspace
+        self.create_access_token = self.workspaces.create_access_token
+        self.access_tokens = self.workspaces.access_tokens
+        self.revoke_access_token = self.workspaces.revoke_access_token
+        self.list_workspaces = self.workspaces.list_workspaces
+        self.workspace_by_app_id = self.workspaces.workspace_by_app_id
+        self.workspace_by_token = self.workspaces.workspace_by_token
+        self.update_workspace = self.workspaces.update_workspace
+        self.rotate_identity_secret = self.workspaces.rotate_identity_secret
+        self.rotate_signing_key = self.workspaces.rotate_signing_key
+        # contacts
+        self.create_visitor = self.contacts.create_visitor
+        self.create_contact = self.contacts.create_contact
+        self.get_contact = self.contacts.get_contact
+        self.resolve_contact = self.contacts.resolve_contact
+        self.find_contact = self.contacts.find_contact
+        self.touch_contact = self.contacts.touch_contact
+        # the identity lifecycle: convert, identify, merge, undo
+        self.convert_to_lead = self.lifecycle.convert_to_lead
+        self.identify_user = self.lifecycle.identify_user
+        self.merge_contacts = self.lifecycle.merge_contacts
+        self.undo_merge = self.lifecycle.undo_merge
+        self.merges_for = self.lifecycle.merges_for
+        # events: append, timeline, summaries
+        self.append_events = self.events.append_events
+        self.append_many = self.events.append_many
+        self.sources = self.events.sources
+        self.events_for = self.events.events_for
+        self.event_summary = self.events.event_summary
+        self.count_events = self.events.count_events
+        # event names
+        self.event_names = self.names.event_names
+        self.event_name = self.names.event_name
+        self.metadata_drops = self.names.metadata_drops
+        self.daily_counts = self.names.daily_counts
+        self.set_event_description = self.names.set_event_description
+        self.set_event_archived = self.names.set_event_archived
+        # retention
+        self.count_expired = self.retention.count_expired
+        self.purge_expired_batch = self.retention.purge_expired_batch
+        # the event sources (Segment, Stripe, import) and the GDPR export and erase
+        self.visitor_for = self.event_sources.visitor_for
+        self.user_for = self.event_sources.user_for
+        self.contact_by_email = self.event_sources.contact_by_email
+        self.update_contact_traits = self.event_sources.update_contact_traits
+        self.users_by_external_ids = self.event_sources.users_by_external_ids
+        self.contacts_by_emails = self.event_sources.contacts_by_emails
+        self.live_contact_ids = self.event_sources.live_contact_ids
+        self.workspace_by_write_key = self.event_sources.workspace_by_write_key
+        self.segment_write_key = self.event_sources.segment_write_key
+        self.add_stripe_secret = self.event_sources.add_stripe_secret
+        self.remove_stripe_secret = self.event_sources.remove_stripe_secret
+        self.stripe_secrets = self.event_sources.stripe_secrets
+        self.all_stripe_secrets = self.event_sources.all_stripe_secrets
+        self.contact_for_stripe_customer = self.event_sources.contact_for_stripe_customer
+        self.map_stripe_customer = self.event_sources.map_stripe_customer
+        self.record_unmatched_stripe_event = self.event_sources.record_unmatched_stripe_event
+        self.unmatched_stripe_events = self.event_sources.unmatched_stripe_events
+        self.resolve_unmatched_stripe_event = self.event_sources.resolve_unmatched_stripe_event
+        self.contact_export = self.event_sources.contact_export
+        self.delete_contact = self.event_sources.delete_contact
+        # the REST contacts API
+        self.contact_view = self.rest_contacts.contact_view
+        self.contact_by_external_id = self.rest_contacts.contact_by_external_id
+        self.contact_page = self.rest_contacts.contact_page
+        self.create_api_contact = self.rest_contacts.create_api_contact
+        self.update_api_contact = self.rest_contacts.update_api_contact
+        self.delete_api_contact = self.rest_contacts.delete_api_contact
+        self.update_visitor = self.rest_contacts.update_visitor
+        self.add_event_summaries = self.rest_contacts.add_event_summaries
+        self.imported_summaries = self.rest_contacts.imported_summaries
+        # the admin's reads and teammates
+        self.admin_contacts = self.admin.admin_contacts
+        self.admin_role_counts = self.admin.admin_role_counts
+        self.admin_oldest_event_at = self.admin.admin_oldest_event_at
+        self.admin_merge_history = self.admin.admin_merge_history
+        self.refused_event_names = self.admin.refused_event_names
+        self.teammates = self.admin.teammates
+        self.create_teammate = self.admin.create_teammate
+        self.teammate_by_email = self.admin.teammate_by_email
+        self.teammate_by_id = self.admin.teammate_by_id
+        self.end_teammate_sessions = self.admin.end_teammate_sessions
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
 
 
-def new_contact_id() -> str:
-    return secrets.token_hex(12)  # 24 hex characters, the shape of Intercom's contact ids
-
-
-def placeholders(n: int) -> str:
-    return ", ".join("?" * n)
-
-
-class RetentionMixin:
+class Retention:
     """Retention: visitors who never got in touch keep their events ``retention_days`` (90 by default).
 
     Purging works in small batches, each its own short write transaction, so ingest waits at most one
@@ -78,7 +188,8 @@ class RetentionMixin:
     and users' events (including the visitor history they carried over) are never touched.
     """
 
-    db: Database
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     _EXPIRED_EVENTS = ("FROM events e JOIN contacts c ON c.id = e.contact_id WHERE e.workspace_id = ? "
                        "AND e.role = 'visitor' AND e.created_at < ? AND c.role = 'visitor' "
@@ -123,24 +234,12 @@ class Source:
     visitor_floor: int | None
 
 
-class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
-    """Trailmark's storage, over either database backend."""
+class Workspaces:
+    """Workspaces (read on every request, so cached briefly) and their REST access tokens."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.conversations = ConversationStore(db)
-        self.messages = MessageStore(db)
-        self.live = LiveReads(db)
-        self.search = ContactSearch(db)
-        # Called with the workspace ids of every ingest commit (the live view's wake-up, server/live.py).
-        self.on_commit: list[Callable[[set[int]], None]] = []
         self._workspace_cache: dict[str, tuple[float, Workspace | None]] = {}
-
-    async def open(self) -> None:
-        await self.db.open()
-
-    async def close(self) -> None:
-        await self.db.close()
 
     # ---------------------------------------------------------------- workspaces
     async def create_workspace(self, name: str, allowed_origins: Sequence[str] = (),
@@ -255,6 +354,14 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
         of the database, a copy of the old key can no longer forge tokens."""
         await self.update_workspace(workspace.id, signing_key=secrets.token_urlsafe(32))
 
+
+class Contacts:
+    """Contacts as the Messenger and the admin know them: create a visitor or a contact, find one by an
+    identifier, follow a merge to the contact holding it now, record a visit."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
     # ---------------------------------------------------------------- contacts
     async def create_visitor(self, workspace: Workspace, attributes: dict[str, Any] | None = None) -> Contact:
         import uuid
@@ -344,6 +451,17 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
                                (json.dumps(attrs), name, contact_id))
 
         await self.db.write(job)
+
+
+class Lifecycle:
+    """A contact's identity over time, the one home of its rules: a visitor converts to a lead, is identified
+    as a user, is merged into one; any of these can be undone. Each runs under the workspace's lifecycle lock
+    (see the module docstring for why none of them touches event rows)."""
+
+    def __init__(self, db: Database, *,
+                 get_contact: Callable[[Workspace, str], Awaitable[Contact | None]]) -> None:
+        self.db = db
+        self.get_contact = get_contact
 
     # ---------------------------------------------------------------- lifecycle
     async def convert_to_lead(self, workspace: Workspace, contact_id: str, *, email: str | None = None,
@@ -508,6 +626,15 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
                 "ORDER BY created_at DESC, id DESC", (workspace.id, contact_id, contact_id))
         return [Merge.from_row(r) for r in rows]
 
+
+class Events:
+    """Events: storing them (group commit, then the ``on_commit`` hooks) and reading a contact's merged
+    history back (the timeline and its per-name summary)."""
+
+    def __init__(self, db: Database, on_commit: list[Callable[[set[int]], None]]) -> None:
+        self.db = db
+        self.on_commit = on_commit  # the store's list: hooks added to it later are called too
+
     # ---------------------------------------------------------------- events: writing
     async def append_events(self, request: AppendRequest) -> list[EventResult]:
         """Store one request's events (all or nothing); returns after the commit."""
@@ -586,7 +713,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
             sources = await self.sources(conn, contact)
             if not sources:
                 return []
-            await without_jit(conn)
+            await conn.dialect.without_jit(conn)
             rows = await conn.fetch_all(
                 history_stats_sql(len(sources)) +
                 "SELECT n.name, n.description, CAST(SUM(s.n) AS BIGINT) AS count, MIN(s.first_at) AS first, "
@@ -600,6 +727,13 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
         async with self.db.read() as conn:
             row = await conn.fetch_one("SELECT COUNT(*) AS n FROM events WHERE workspace_id = ?", (workspace.id,))
         return int(row["n"]) if row else 0
+
+
+class EventNames:
+    """A workspace's event names: their counters, daily counts and dropped metadata, description, archiving."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     # ---------------------------------------------------------------- event names
     async def event_names(self, workspace: Workspace) -> list[EventName]:
@@ -643,7 +777,7 @@ class SQLStore(RetentionMixin, SourcesStore, ContactsStore, AdminReads):
         """Archive or unarchive. Unarchiving must respect the 120-active-names limit."""
         async def job(conn: Conn) -> None:
             if not archived:
-                await _lock_event_names(conn, self.db.dialect, workspace.id)
+                await _lock_event_names(conn, workspace.id)
                 row = await conn.fetch_one("SELECT COUNT(*) AS n FROM event_names WHERE workspace_id = ? "
                                            "AND archived = 0", (workspace.id,))
                 if row and row["n"] >= MAX_ACTIVE_EVENT_NAMES:
@@ -688,19 +822,17 @@ async def _merge(conn: Conn, workspace_id: int, source: Any, into_id: str, reaso
                         proof, source_floor, t)
 
 
-async def _lock_event_names(conn: Conn, dialect: str, workspace_id: int) -> None:
+async def _lock_event_names(conn: Conn, workspace_id: int) -> None:
     """Serialise creation of event names per workspace across processes (the 120-name limit).
     SQLite's single writer already serialises; PostgreSQL takes a transaction-scoped advisory lock."""
-    if dialect == "postgres":
-        await conn.execute("SELECT pg_advisory_xact_lock(?, ?)", (7301, workspace_id))
+    await conn.dialect.lock(conn, 7301, workspace_id)
 
 
 async def _lock_lifecycle(conn: Conn, workspace_id: int) -> None:
     """Serialise conversions, identifications, merges and undos per workspace across processes, as
     SQLite's single writer does: each then reads what the previous one committed (two tabs identifying
     at once convert once). They are rare next to events, which never take this lock."""
-    if getattr(conn, "dialect", "sqlite") == "postgres":
-        await conn.execute("SELECT pg_advisory_xact_lock(?, ?)", (7302, workspace_id))
+    await conn.dialect.lock(conn, 7302, workspace_id)
 
 
 async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
@@ -712,7 +844,6 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     name_policy.py, and only its events with a refused name are refused), archived names are dropped (and
     counted).
     """
-    dialect = getattr(conn, "dialect", "sqlite")
     out: list[Any] = [None] * len(requests)
     t = now_s()
 
@@ -741,7 +872,7 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
             (ws_id, *names_list))
         known.update({(ws_id, r["name"]): (r["id"], bool(r["archived"])) for r in rows})
         if any((ws_id, n) not in known for n in names):
-            await _lock_event_names(conn, dialect, ws_id)
+            await _lock_event_names(conn, ws_id)
             row = await conn.fetch_one("SELECT COUNT(*) AS n FROM event_names WHERE workspace_id = ? AND archived = 0",
                                        (ws_id,))
             active[ws_id] = int(row["n"]) if row else 0
@@ -850,10 +981,10 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
             "INSERT INTO event_daily_counts (event_name_id, day, count) VALUES (?, ?, ?) ON CONFLICT "
             "(event_name_id, day) DO UPDATE SET count = event_daily_counts.count + excluded.count",
             [(n, d, c) for (n, d), c in sorted(per_day.items())])
-    if per_name and dialect == "postgres":
+    if per_name:
         # One notification per committed batch, delivered at COMMIT to every process's live view.
         workspaces = sorted({r.workspace_id for r in requests})
-        await conn.execute("SELECT pg_notify(?, ?)", (LIVE_CHANNEL, ",".join(map(str, workspaces))))
+        await conn.dialect.notify(conn, LIVE_CHANNEL, ",".join(map(str, workspaces)))
     return out
 
 
@@ -875,3 +1006,7 @@ async def _add_to_name_counters(conn: Conn, counters: list[tuple[int, int, int |
         "dropped_count = dropped_count + CAST(? AS BIGINT) WHERE id = ?",
         [(n, lo, lo, lo, hi, hi, hi, with_drops, dropped, name_id)
          for name_id, n, lo, hi, with_drops, dropped in counters])
+
+
+__all__ = ["Contacts", "EventNames", "Events", "Lifecycle", "Retention", "SQLStore", "Source", "Workspaces",
+           "new_contact_id"]

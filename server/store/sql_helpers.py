@@ -1,0 +1,22 @@
+"""Small pieces every part of the store writes its SQL with: the clock, new contact ids, ``?`` lists."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+DAY = 86400
+
+
+def now_s() -> int:
+    """Now, in whole seconds: every stored time is one."""
+    return int(time.time())
+
+
+def new_contact_id() -> str:
+    return secrets.token_hex(12)  # 24 hex characters, the shape of Intercom's contact ids
+
+
+def placeholders(n: int) -> str:
+    """``?, ?, …`` for an ``IN (…)`` list of ``n`` values."""
+    return ", ".join("?" * n)
