@@ -4,7 +4,7 @@ SQLite build, copied into a fresh database whose schema comes from the store's o
 The events indexes are dropped while the rows stream in (``COPY``, asyncpg's binary copy) and recreated from
 their own SQL afterwards, then everything is ANALYZEd: what the store would hold after ingesting the same
 events, built in minutes. The database is named after the size and the schema (``tm_bench_<events>_<contacts>_
-<schema key>``) and kept for later runs; ``drop=True`` (or a purge measurement, which deletes rows) rebuilds.
+<schema key>``) and kept for later runs (bench/scale.py measures on a copy); ``drop=True`` rebuilds it.
 
     python bench/dataset_postgres.py postgresql://postgres@127.0.0.1:5432/postgres [events] [contacts]
 """
@@ -34,7 +34,7 @@ def database_name(events: int, contacts: int) -> str:
     return f"tm_bench_{events}_{contacts}_{sqlite_dataset.schema_key()}"
 
 
-async def _admin(server: str, sql: str) -> Any:
+async def admin_sql(server: str, sql: str) -> Any:
     import asyncpg
 
     conn = await asyncpg.connect(server)
@@ -44,7 +44,7 @@ async def _admin(server: str, sql: str) -> Any:
         await conn.close()
 
 
-def _with_database(server: str, name: str) -> str:
+def database_url(server: str, name: str) -> str:
     return server.rsplit("/", 1)[0] + "/" + name
 
 
@@ -52,20 +52,20 @@ async def postgres_dataset(server: str, events: int = 1_000_000, contacts: int =
                            log: Any = print) -> sqlite_dataset.Dataset:
     """The dataset of this size in PostgreSQL (``Dataset.path`` is its URL), built when missing."""
     name = database_name(events, contacts)
-    url = _with_database(server, name)
-    exists = await _admin(server, f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
+    url = database_url(server, name)
+    exists = await admin_sql(server, f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
     if exists and drop:
-        await _admin(server, f"DROP DATABASE {name}")
+        await admin_sql(server, f"DROP DATABASE {name}")
     source = await asyncio.to_thread(sqlite_dataset.dataset, events, contacts, log)  # it runs its own loop
     if exists and not drop:
         return replace(source, path=url)
     building = f"{name}_building"
-    await _admin(server, f"DROP DATABASE IF EXISTS {building}")
-    await _admin(server, f"CREATE DATABASE {building}")
+    await admin_sql(server, f"DROP DATABASE IF EXISTS {building}")
+    await admin_sql(server, f"CREATE DATABASE {building}")
     log(f"  copying {source.events:,} events from {source.path} into PostgreSQL database {name}…")
     started = time.perf_counter()
-    await _copy(source, _with_database(server, building))
-    await _admin(server, f"ALTER DATABASE {building} RENAME TO {name}")
+    await _copy(source, database_url(server, building))
+    await admin_sql(server, f"ALTER DATABASE {building} RENAME TO {name}")
     log(f"  built in {time.perf_counter() - started:.0f} s")
     return replace(source, path=url, built_seconds=round(time.perf_counter() - started, 1))
 

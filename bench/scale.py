@@ -47,7 +47,7 @@ def ms(seconds: list[float]) -> str:
 async def import_chunks(store: Any, ws: Any, chunks: int) -> dict[str, list[float]]:
     """events/s of each writer on ``chunks`` chunks each of CHUNK fresh users' events, alternating."""
     from trailmark import importer
-    from trailmark.store.import_writer import ImportEvent, _as_requests, store_import_chunk
+    from trailmark.store.import_writer import ImportEvent, as_append_requests, store_import_chunk
 
     rates: dict[str, list[float]] = {"old: append_many": [], "new: store_import_chunk": []}
     now = int(time.time())
@@ -68,7 +68,7 @@ async def import_chunks(store: Any, ws: Any, chunks: int) -> dict[str, list[floa
                                                           metadata, types, dropped))
         ordered = sorted(groups.items())
         if label.startswith("old"):
-            requests = _as_requests(ws.id, "import", ordered)  # the dicts the old writer JSON-encoded itself
+            requests = as_append_requests(ws.id, "import", ordered)  # the dicts the old writer JSON-encoded itself
             seconds, out = await timed(lambda requests=requests: store.append_many(requests))
         else:
             seconds, out = await timed(lambda ordered=ordered: store_import_chunk(store, ws.id, "import", ordered))
@@ -130,9 +130,9 @@ async def measure(url: str, ds: Any, *, chunks: int, purge_seconds: float, log: 
 async def scratch_postgres(server: str, ds: Any) -> str:
     source = ds.path.rsplit("/", 1)[1]
     name = f"{source}_scratch"
-    await dataset_postgres._admin(server, f"DROP DATABASE IF EXISTS {name}")
-    await dataset_postgres._admin(server, f"CREATE DATABASE {name} TEMPLATE {source}")
-    return dataset_postgres._with_database(server, name)
+    await dataset_postgres.admin_sql(server, f"DROP DATABASE IF EXISTS {name}")
+    await dataset_postgres.admin_sql(server, f"CREATE DATABASE {name} TEMPLATE {source}")
+    return dataset_postgres.database_url(server, name)
 
 
 async def main() -> None:
@@ -160,7 +160,7 @@ async def main() -> None:
                                           log=lambda m: print(m, flush=True))
         finally:
             if kind == "postgres":
-                await dataset_postgres._admin(args.postgres, f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]}")
+                await dataset_postgres.admin_sql(args.postgres, f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]}")
             else:
                 for suffix in ("", "-wal", "-shm"):
                     Path(url + suffix).unlink(missing_ok=True)

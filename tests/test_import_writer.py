@@ -9,7 +9,7 @@ from typing import Any
 
 from trailmark.domain_errors import DomainError
 from trailmark.store import SQLStore
-from trailmark.store.import_writer import ImportEvent, _as_requests, store_import_chunk
+from trailmark.store.import_writer import ImportEvent, as_append_requests, store_import_chunk
 from trailmark.store.models import AppendRequest, NewEvent, Workspace
 
 DAY = 86400
@@ -101,7 +101,7 @@ async def test_lean_writer_answers_and_stores_as_the_append_path_does(harness):
     at = int(time.time()) - 3 * DAY
     old_chunk, old_labels = await make_chunk(store, old_ws, at)
     new_chunk, new_labels = await make_chunk(store, new_ws, at)
-    old = answers(await store.append_many(_as_requests(old_ws.id, "import", old_chunk)))
+    old = answers(await store.append_many(as_append_requests(old_ws.id, "import", old_chunk)))
     new = answers(await store_import_chunk(store, new_ws.id, "import", new_chunk))
 
     assert new == old

@@ -70,7 +70,7 @@ async def store_import_chunk(store: SQLStore, workspace_id: int, source: str,
     try:
         outcomes: list[Outcome] = await store.db.write(lambda conn: _store(conn, workspace_id, source, groups))
     except Exception:
-        return await store.append_many(_as_requests(workspace_id, source, groups))
+        return await store.append_many(as_append_requests(workspace_id, source, groups))
     for hook in store.on_commit:
         hook({workspace_id})
     return outcomes
@@ -253,7 +253,7 @@ def _counter_args(name_id: int, counts: list[int] | None, dropped: int) -> tuple
     return (n, lo, lo, lo, hi, hi, hi, with_drops, dropped, name_id)
 
 
-def _as_requests(workspace_id: int, source: str, groups: Sequence[ContactEvents]) -> list[AppendRequest]:
+def as_append_requests(workspace_id: int, source: str, groups: Sequence[ContactEvents]) -> list[AppendRequest]:
     """The chunk as the store's ``AppendRequest``s (the fallback path, one contact at a time if need be)."""
     return [AppendRequest(workspace_id, cid, source, [
         NewEvent(e.name, e.created_at, e.dedupe_key, json.loads(e.metadata) if e.metadata else {},
