@@ -1,6 +1,8 @@
-"""How fast ``trailmark import`` stores historical events into SQLite (the issue's aim: ≥ 50,000 events/s).
+"""How fast ``trailmark import`` stores historical events, into SQLite or PostgreSQL (the issue's aims:
+≥ 50,000 events/s into a fresh SQLite file, ≥ 100,000 into PostgreSQL).
 
     python bench/import_speed.py [--rows 100000] [--contacts 5000] [--rounds 3] [--baseline HEAD] [--baseline REF:all]
+        [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 
 Generates one 100,000-row history (~5,000 users, a dozen event names, metadata of every type: strings,
 numbers, dates, links, images, Stripe ids, rich links, monetary amounts; a few bad rows) as JSONL and as
@@ -15,6 +17,9 @@ whole command (process start, store open, import, close). Medians over the round
 are taken from git ``REF``; ``--baseline REF:all`` takes the whole ``server`` package from ``REF`` (say, a
 commit before the store's writer changed). Before/after figures from the same run of the machine,
 alternating round by round.
+
+``--postgres URL`` imports into PostgreSQL instead: each round and format gets a fresh database (made through
+the server at URL, dropped afterwards) in place of the fresh SQLite file.
 """
 
 from __future__ import annotations
@@ -103,14 +108,14 @@ def write_files(rows: list[dict[str, Any]], folder: Path) -> tuple[Path, Path]:
     return jsonl, csv_path
 
 
-def child(tree: str, db: str, path: str) -> None:
+def child(tree: str, db: str, path: str, first: str) -> None:
     """In a fresh process: the CLI exactly as an operator runs it (in-process, to read its summary)."""
     sys.path.insert(0, tree)
     # The tree holds a copy of server/ (current or a baseline ref), imported under that folder's name.
     from server import cli  # type: ignore[import-not-found]
 
     out: dict[str, Any] = {}
-    if not os.path.exists(db):
+    if first == "first":
         with contextlib.redirect_stdout(io.StringIO()):
             cli.main(["workspace", "create", "--name", "Bench", "--database", db, "--json"])
     buf = io.StringIO()
@@ -122,8 +127,8 @@ def child(tree: str, db: str, path: str) -> None:
     print(json.dumps(out))
 
 
-def run_child(tree: Path, db: Path, path: Path) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(tree), str(db), str(path)],
+def run_child(tree: Path, db: str, path: Path, phase: str) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", str(tree), db, str(path), phase],
                           capture_output=True, text=True, check=False, cwd=str(tree))
     if proc.returncode != 0:
         raise SystemExit(f"import failed ({tree}):\n{proc.stderr}")
@@ -146,8 +151,35 @@ def baseline_tree(spec: str, files: list[str], folder: Path) -> Path:
     return tree
 
 
+def _admin(url: str, sql: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def fresh_postgres(url: str, name: str) -> str:
+    """An empty database ``name`` on the server at ``url`` (dropped first if a previous run left it)."""
+    _admin(url, f"DROP DATABASE IF EXISTS {name}")
+    _admin(url, f"CREATE DATABASE {name}")
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_postgres(url: str) -> None:
+    server, name = url.rsplit("/", 1)
+    _admin(server + "/postgres", f"DROP DATABASE IF EXISTS {name}")
+
+
 def main() -> None:
-    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+    if len(sys.argv) == 6 and sys.argv[1] == "--child":
         child(*sys.argv[2:])
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -155,6 +187,7 @@ def main() -> None:
     ap.add_argument("--contacts", type=int, default=5_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--formats", default="jsonl,csv")
+    ap.add_argument("--postgres", metavar="URL", help="import into fresh PostgreSQL databases made through this server")
     ap.add_argument("--baseline", action="append", default=[],
                     help="also measure the importer files at this git ref (REF:all: the whole server package)")
     ap.add_argument("--baseline-files",
@@ -169,7 +202,8 @@ def main() -> None:
         trees = {f"baseline {spec}": baseline_tree(spec, args.baseline_files.split(","), folder)
                  for spec in args.baseline}
         trees["current"] = ROOT
-        print(f"{args.rows:,} rows, {args.contacts:,} users, files: JSONL {jsonl.stat().st_size / 1e6:.1f} MB, "
+        print(f"into {'PostgreSQL' if args.postgres else 'SQLite'}: "
+              f"{args.rows:,} rows, {args.contacts:,} users, files: JSONL {jsonl.stat().st_size / 1e6:.1f} MB, "
               f"CSV {csv_path.stat().st_size / 1e6:.1f} MB; {os.cpu_count()} cores; load "
               f"{os.getloadavg()[0]:.2f}", flush=True)
         results: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
@@ -177,9 +211,10 @@ def main() -> None:
         for rnd in range(args.rounds):
             for label, tree in trees.items():
                 for fmt in args.formats.split(","):
-                    db = folder / f"r{rnd}-{fmt}-{abs(hash(label))}.db"
+                    db = (fresh_postgres(args.postgres, f"tm_import_bench_{os.getpid()}") if args.postgres
+                          else str(folder / f"r{rnd}-{fmt}-{abs(hash(label))}.db"))
                     for phase in ("first", "re-run"):
-                        res = run_child(tree, db, files[fmt])
+                        res = run_child(tree, db, files[fmt], phase)
                         s = res["summary"]
                         key = (label, fmt, phase)
                         results.setdefault(key, []).append((s["events_per_second"], res["wall"]))
@@ -191,7 +226,10 @@ def main() -> None:
                               f"events/s (import {s['seconds']:.2f} s, command {res['wall']:.2f} s; "
                               f"{s['accepted']} accepted, {s['duplicate']} duplicate, {s['rejected']} rejected)",
                               flush=True)
-                    os.unlink(db)
+                    if args.postgres:
+                        drop_postgres(db)
+                    else:
+                        os.unlink(db)
         print("\nmedians:")
         print(f"{'code':>22} {'format':>6} {'run':>6} {'events/s':>10} {'command s':>10}   all rounds (events/s)")
         for (label, fmt, phase), figures in results.items():

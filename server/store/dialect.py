@@ -26,6 +26,9 @@ class Dialect(Protocol):
     # The planner does well with the plain form of a per-contact count (a join and a GROUP BY, or a filtered
     # index scan) where SQLite needs the hand-written index walks (history_stats.py, admin_reads.py).
     prefers_plain_aggregates: bool
+    # Rows can be streamed in with COPY (PostgreSQL): the importer's writer copies a chunk into a staging table
+    # instead of one INSERT per row (store/import_writer.py).
+    bulk_copy: bool
 
     async def lock(self, conn: Conn, *key: int) -> None:
         """Hold the lock named by ``key`` (one or two integers) until the transaction ends, across processes."""
@@ -69,6 +72,7 @@ class SQLiteDialect:
     name = "sqlite"
     notifies_other_processes = False
     prefers_plain_aggregates = False
+    bulk_copy = False
 
     async def lock(self, conn: Conn, *key: int) -> None:
         """Nothing to take: SQLite's single writer already serialises every write transaction."""
@@ -104,6 +108,7 @@ class PostgresDialect:
     name = "postgres"
     notifies_other_processes = True
     prefers_plain_aggregates = True
+    bulk_copy = True
 
     async def lock(self, conn: Conn, *key: int) -> None:
         marks = ", ".join("?" * len(key))

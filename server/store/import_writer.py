@@ -1,0 +1,261 @@
+"""The importer's lean writer: one chunk of validated historical events, grouped by contact, stored in one
+transaction with a handful of set-based statements (``trailmark import``; the live paths use ``_append_group``).
+
+It keeps every promise of the live path: an event whose dedupe key is already stored (or repeated in the
+chunk) is a duplicate, stored once; a contact's new event names are created only while the workspace stays
+within 120 active names (under the same per-workspace lock), else that contact's events are all refused and
+counted as refused names; archived names drop their events (and count them); events land on the contact now
+holding the imported one (after a merge), with its role. What it leaves out is what costs a chunk of 20,000
+events most (measured, bench/import_speed.py): per-request bookkeeping and JSON encoding in the writer (the
+reader process hands metadata over as JSON text), and many-row ``VALUES`` statements rebuilt per chunk.
+
+Inserting: on SQLite, one prepared statement run by ``executemany``, then the new rows read back by id (the
+single writer makes every id above the table's previous maximum this transaction's); on PostgreSQL, ``COPY``
+into a temporary staging table dropped at commit, then one ``INSERT … SELECT … ON CONFLICT DO NOTHING
+RETURNING``. The counters, daily counts and metadata-drop counts are then added per chunk, as ingest does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from ..domain_errors import NameLimitReached, UnknownIdentity
+from ..live import CHANNEL as LIVE_CHANNEL
+from .db import Conn
+from .models import AppendRequest, EventResult, NewEvent
+from .name_policy import MAX_ACTIVE_EVENT_NAMES, NAME_LIMIT, record_refusals
+
+if TYPE_CHECKING:
+    from .sql_store import SQLStore
+
+DAY = 86400
+_LOOKUP_CHUNK = 500  # ids per ``IN (…)`` list
+_NAME_LOCK = 7301  # the key sql_store's _lock_event_names takes: one lock guards the 120-name limit
+_ACCEPTED, _DUPLICATE = EventResult("accepted"), EventResult("duplicate")  # shared: a chunk makes 20,000
+_COLUMNS = ("workspace_id", "contact_id", "event_name_id", "created_at", "received_at", "role", "source",
+            "dedupe_key", "metadata", "metadata_types")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportEvent:
+    """One validated row: metadata already JSON text (None when empty), as the events table stores it."""
+
+    name: str
+    created_at: int
+    dedupe_key: str
+    metadata: str | None
+    metadata_types: str | None
+    dropped: list[dict[str, str]] = field(default_factory=list)
+
+
+# One contact's events, in file order: (contact id, events). Outcome per group: its results, or the
+# DomainError refusing it, or (through the fallback only) the exception that stopped it.
+ContactEvents = tuple[str, list[ImportEvent]]
+Outcome = list[EventResult] | BaseException
+
+
+async def store_import_chunk(store: SQLStore, workspace_id: int, source: str,
+                             groups: Sequence[ContactEvents]) -> list[Outcome]:
+    """Store ``groups`` in one transaction; per group, its events' results or the DomainError refusing it
+    (nothing of it stored; see ``Outcome``). If the transaction fails as a whole, the chunk goes through the store's
+    ``append_many`` instead (which stores each contact on its own when the lot fails), so one bad row
+    cannot lose its neighbours."""
+    if not groups:
+        return []
+    try:
+        outcomes: list[Outcome] = await store.db.write(lambda conn: _store(conn, workspace_id, source, groups))
+    except Exception:
+        return await store.append_many(as_append_requests(workspace_id, source, groups))
+    for hook in store.on_commit:
+        hook({workspace_id})
+    return outcomes
+
+
+async def _store(conn: Conn, ws_id: int, source: str, groups: Sequence[ContactEvents]) -> list[Outcome]:
+    t = int(time.time())
+    holders = await _holders(conn, sorted({cid for cid, _ in groups}))
+    names = {e.name for _, events in groups for e in events}
+    known = await _known_names(conn, ws_id, names)
+    active = await _lock_and_count_names(conn, ws_id) if names - known.keys() else 0
+
+    out: list[Outcome | None] = [None] * len(groups)
+    rows: list[tuple[Any, ...]] = []
+    owners: list[tuple[int, int]] = []  # (group, event) of each row
+    archived_drops: dict[int, int] = defaultdict(int)
+    refusals: dict[tuple[int, str, str], int] = defaultdict(int)
+    for i, (cid, events) in enumerate(groups):
+        holder = holders.get(cid)
+        if holder is None:
+            out[i] = UnknownIdentity("The identity token names no contact; ping again")
+            continue
+        contact_id, role = cid, holder[0]
+        if holder[1]:  # merged away: the survivor holds the history now
+            contact_id = holder[1]
+            role = holders.get(contact_id, (role, None))[0]
+        new_names = sorted({e.name for e in events if e.name not in known})
+        if new_names and active + len(new_names) > MAX_ACTIVE_EVENT_NAMES:
+            for name in new_names:
+                refusals[(ws_id, name, NAME_LIMIT)] += 1
+            out[i] = NameLimitReached("Cannot have more than 120 active event names", "event_name")
+            continue
+        for name in new_names:
+            row = await conn.fetch_one(
+                "INSERT INTO event_names (workspace_id, name, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (workspace_id, name) DO UPDATE SET name = excluded.name RETURNING id, archived",
+                (ws_id, name, t))
+            assert row is not None
+            known[name] = (row["id"], bool(row["archived"]))
+            active += 1
+        results: list[EventResult] = []
+        for j, ev in enumerate(events):
+            name_id, archived = known[ev.name]
+            if archived:
+                archived_drops[name_id] += 1
+                results.append(EventResult("dropped", f"event '{ev.name}' is archived"))
+                continue
+            results.append(_DUPLICATE)  # until the insert says otherwise
+            rows.append((ws_id, contact_id, name_id, ev.created_at, t, role, source, ev.dedupe_key, ev.metadata,
+                         ev.metadata_types))
+            owners.append((i, j))
+        out[i] = results
+
+    bulk_insert = _insert_by_copy if conn.dialect.bulk_copy else _insert_sqlite
+    inserted = await bulk_insert(conn, rows)
+
+    per_name: dict[int, list[int]] = {}  # name id → [events, first, last, events with dropped metadata]
+    per_day: dict[tuple[int, int], int] = defaultdict(int)
+    drops: dict[tuple[int, str, str], int] = defaultdict(int)
+    for row, (i, j) in zip(rows, owners, strict=True):
+        key = row[7]
+        if key not in inserted:
+            continue
+        inserted.discard(key)  # a key repeated in the chunk: its first row is the stored one
+        group = out[i]
+        assert isinstance(group, list)
+        group[j] = _ACCEPTED
+        name_id, created_at = row[2], row[3]
+        counts = per_name.get(name_id)
+        if counts is None:
+            per_name[name_id] = [1, created_at, created_at, 0]
+        else:
+            counts[0] += 1
+            counts[1] = min(counts[1], created_at)
+            counts[2] = max(counts[2], created_at)
+        per_day[(name_id, created_at // DAY)] += 1
+        dropped = groups[i][1][j].dropped
+        if dropped:
+            per_name[name_id][3] += 1
+            for d in dropped:
+                drops[(name_id, d["key"][:255], d["reason"])] += 1
+    if refusals:
+        await record_refusals(conn, refusals, t)
+    await _add_aggregates(conn, per_name, archived_drops, per_day, drops, t)
+    if per_name:  # the other processes' live views hear of the chunk at COMMIT
+        await conn.dialect.notify(conn, LIVE_CHANNEL, str(ws_id))
+    return cast(list[Outcome], out)  # every group was given its outcome above
+
+
+async def _holders(conn: Conn, ids: list[str]) -> dict[str, tuple[str, str | None]]:
+    """``contact id → (role, merged_into)`` for the chunk's contacts and the contacts they were merged into."""
+    found: dict[str, tuple[str, str | None]] = {}
+    for wanted in (ids, None):
+        if wanted is None:
+            wanted = sorted({m for _, m in found.values() if m and m not in found})
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[start:start + _LOOKUP_CHUNK]
+            rows = await conn.fetch_all(
+                f"SELECT id, role, merged_into FROM contacts WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+            found.update({r["id"]: (r["role"], r["merged_into"]) for r in rows})
+    return found
+
+
+async def _known_names(conn: Conn, ws_id: int, names: set[str]) -> dict[str, tuple[int, bool]]:
+    wanted = sorted(names)
+    rows = await conn.fetch_all(f"SELECT id, name, archived FROM event_names WHERE workspace_id = ? "
+                                f"AND name IN ({', '.join('?' * len(wanted))})", (ws_id, *wanted))
+    return {r["name"]: (r["id"], bool(r["archived"])) for r in rows}
+
+
+async def _lock_and_count_names(conn: Conn, ws_id: int) -> int:
+    """Take the workspace's name lock (PostgreSQL; SQLite's single writer already serialises), then count
+    its active names: read under the lock, the count stays true until this transaction ends."""
+    await conn.dialect.lock(conn, _NAME_LOCK, ws_id)
+    row = await conn.fetch_one("SELECT COUNT(*) AS n FROM event_names WHERE workspace_id = ? AND archived = 0",
+                               (ws_id,))
+    return int(row["n"]) if row else 0
+
+
+async def _insert_sqlite(conn: Conn, rows: list[tuple[Any, ...]]) -> set[str]:
+    """The rows' dedupe keys that were new. One prepared statement for every row; the writer thread is
+    SQLite's only writer, so the rows this statement stored are exactly those above the previous top id."""
+    if not rows:
+        return set()
+    top = await conn.fetch_one("SELECT COALESCE(MAX(id), 0) AS id FROM events")
+    await conn.executemany(f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+                           "ON CONFLICT (workspace_id, dedupe_key) DO NOTHING", rows)
+    new = await conn.fetch_all("SELECT dedupe_key FROM events WHERE id > ?", (top["id"] if top else 0,))
+    return {r["dedupe_key"] for r in new}
+
+
+async def _insert_by_copy(conn: Conn, rows: list[tuple[Any, ...]]) -> set[str]:
+    """The rows' dedupe keys that were new: ``COPY`` into a staging table, then one set-based insert in
+    the chunk's order (ids keep the file's order per contact)."""
+    if not rows:
+        return set()
+    raw = conn.conn  # type: ignore[attr-defined]  # PostgresConn's asyncpg connection
+    await raw.execute(
+        "CREATE TEMP TABLE import_staging (ord INTEGER, workspace_id BIGINT, contact_id TEXT, "
+        "event_name_id BIGINT, created_at BIGINT, received_at BIGINT, role TEXT, source TEXT, dedupe_key TEXT, "
+        "metadata TEXT, metadata_types TEXT) ON COMMIT DROP")
+    await raw.copy_records_to_table("import_staging", columns=("ord", *_COLUMNS),
+                                    records=[(n, *row) for n, row in enumerate(rows)])
+    columns = ", ".join(_COLUMNS)
+    new = await raw.fetch(f"INSERT INTO events ({columns}) SELECT {columns} FROM import_staging ORDER BY ord "
+                          "ON CONFLICT (workspace_id, dedupe_key) DO NOTHING RETURNING dedupe_key")
+    await raw.execute("DROP TABLE import_staging")  # a later chunk in this transaction makes its own
+    return {r["dedupe_key"] for r in new}
+
+
+async def _add_aggregates(conn: Conn, per_name: dict[int, list[int]], archived_drops: dict[int, int],
+                          per_day: dict[tuple[int, int], int], drops: dict[tuple[int, str, str], int],
+                          t: int) -> None:
+    """The hot rows, last and in key order (as ingest writes them, so concurrent writers cannot deadlock)."""
+    if drops:
+        await conn.executemany(
+            "INSERT INTO metadata_drops (event_name_id, key, reason, count, last_seen) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (event_name_id, key, reason) DO UPDATE SET count = metadata_drops.count + excluded.count, "
+            "last_seen = excluded.last_seen", [(n, k, r, c, t) for (n, k, r), c in sorted(drops.items())])
+    counters = sorted({*per_name, *archived_drops})
+    if counters:
+        await conn.executemany(
+            "UPDATE event_names SET event_count = event_count + CAST(? AS BIGINT), "
+            "first_seen = CASE WHEN CAST(? AS BIGINT) IS NOT NULL AND (first_seen IS NULL "
+            "  OR first_seen > CAST(? AS BIGINT)) THEN CAST(? AS BIGINT) ELSE first_seen END, "
+            "last_seen = CASE WHEN CAST(? AS BIGINT) IS NOT NULL AND (last_seen IS NULL "
+            "  OR last_seen < CAST(? AS BIGINT)) THEN CAST(? AS BIGINT) ELSE last_seen END, "
+            "dropped_metadata_count = dropped_metadata_count + CAST(? AS BIGINT), "
+            "dropped_count = dropped_count + CAST(? AS BIGINT) WHERE id = ?",
+            [_counter_args(name_id, per_name.get(name_id), archived_drops.get(name_id, 0)) for name_id in counters])
+    if per_day:
+        await conn.executemany(
+            "INSERT INTO event_daily_counts (event_name_id, day, count) VALUES (?, ?, ?) ON CONFLICT "
+            "(event_name_id, day) DO UPDATE SET count = event_daily_counts.count + excluded.count",
+            [(n, d, c) for (n, d), c in sorted(per_day.items())])
+
+
+def _counter_args(name_id: int, counts: list[int] | None, dropped: int) -> tuple[Any, ...]:
+    n, lo, hi, with_drops = counts if counts else (0, None, None, 0)
+    return (n, lo, lo, lo, hi, hi, hi, with_drops, dropped, name_id)
+
+
+def as_append_requests(workspace_id: int, source: str, groups: Sequence[ContactEvents]) -> list[AppendRequest]:
+    """The chunk as the store's ``AppendRequest``s (the fallback path, one contact at a time if need be)."""
+    return [AppendRequest(workspace_id, cid, source, [
+        NewEvent(e.name, e.created_at, e.dedupe_key, json.loads(e.metadata) if e.metadata else {},
+                 json.loads(e.metadata_types) if e.metadata_types else {}, e.dropped) for e in events])
+        for cid, events in groups]
