@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from .errors import ApiError, bad_request, not_found
 from .http_edge import int_param, json_query, read_json, reject_nul
 from .ingest import read_created_at, validate_event
-from .messenger_messages import for_server_event
+from .messages.engine import for_server_events
 from .metadata import InvalidEventName, normalize_event_name
 from .rest_auth import rest_workspace
 from .store import SQLStore
@@ -79,8 +79,7 @@ async def create_event(request: Request) -> Response:
     event = type(event)(**{**event.__dict__,
                            "dedupe_key": f"r:{contact.id}:{event.event_name}:{event.created_at}"})
     [result] = await store.append_events(AppendRequest(ws.id, contact.id, "rest", [event]))
-    if result.status in ("accepted", "duplicate"):  # its posts and chats wait for the next page view
-        await for_server_event(store, ws, contact, event, "rest")
+    await for_server_events(store, ws, contact, [event], [result], source="rest")  # posts, chats: pending
     headers = {"X-Trailmark-Event-Status": result.status}
     if event.dropped:
         headers["X-Trailmark-Dropped-Metadata"] = json.dumps(event.dropped)
