@@ -42,13 +42,24 @@
   // throw; open(): the contact panel with a new message (Intercom('showNewMessage')); left(): whether the
   // launcher sits on the left (alignment), as a chat sits beside it. The renderer it returns draws a list
   // of deliveries, and with nothing (Intercom('shutdown')) removes every message it drew.
+  // The admin's live preview (server/static/message_preview.js) installs it too, with no app (nothing is
+  // reported) and into: the element to draw in instead of the page's body.
   //
   // Floating banners at the same edge stack (the second below the first at the top, above it at the
   // bottom) rather than one waiting for the other's dismissal: each delivery is counted sent when the
   // answer carries it, and a waiting one would never show if the visitor left first, or at all behind a
   // banner that cannot be dismissed. Each is placed again when one closes and when the window resizes.
-  const install = ({ base, app, session, guard, open, left }) => {
+  const install = ({ base, app, session, guard, open, left, into }) => {
     const d = document;
+    // A constructed style sheet where the browser has them: a page's CSP that forbids inline styles (the
+    // admin's does) does not apply to it. Otherwise a <style> in each shadow root.
+    let sheet;
+    try {
+      sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+    } catch (e) {
+      sheet = 0;
+    }
     const on = []; // [host, box, edge of a floating banner or 0] of each message on the page
     const lay = () => {
       const at = { top: 0, bottom: 0 };
@@ -77,6 +88,7 @@
     const http = (u) => typeof u == 'string' && /^https?:\/\//i.test(u);
 
     const report = (m, what) => {
+      if (!app) return;
       const url = base + '/messenger/web/messages/' + m.id + '/' + what;
       const body = JSON.stringify({ app_id: app, session: session() });
       let queued;
@@ -134,7 +146,8 @@
       const host = d.createElement('trailmark-message');
       host.setAttribute('data-trailmark-message', m.key);
       const root = host.attachShadow({ mode: 'open' });
-      el(root, 'style', 0, CSS);
+      if (sheet) root.adoptedStyleSheets = [sheet];
+      else el(root, 'style', 0, CSS);
       const edge = o.position == 'bottom' ? 'bottom' : 'top';
       const box = el(root, 'div', 'm ' + kind + (kind == 'banner' ? ' ' + edge + (o.style == 'push' ? ' push' : '') :
         kind == 'chat' && left() ? ' left' : ''));
@@ -181,7 +194,7 @@
         x.setAttribute('aria-label', 'Dismiss');
         x.onclick = guard(() => close('dismissed'));
       }
-      const page = d.body || d.documentElement;
+      const page = into || d.body || d.documentElement;
       // A pushing banner at the top takes its place in the flow, before the page.
       if (o.style == 'push' && o.position != 'bottom') page.prepend(host);
       else page.appendChild(host);

@@ -310,3 +310,46 @@ def test_a_chat_sits_beside_the_launcher_on_either_side(stack: Stack, new_page):
         else:
             assert abs(c["x"] - button["x"]) <= 1
     assert watch.js_errors() == []
+
+
+def test_the_admin_preview_is_drawn_by_the_messengers_renderer_as_the_document_is_edited(stack: Stack, new_page):
+    email = "preview@pebble.example"
+    subprocess.run([sys.executable, "-m", "trailmark", "admin", "create", "--email", email, "--password-stdin",
+                    "--database", str(stack.server.database)], input="a long enough password\n", cwd=ROOT,
+                   capture_output=True, text=True, check=True)
+    page, watch = new_page()
+    page.goto(stack.server.url + "/admin/login")
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[type=password]").fill("a long enough password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/admin/contacts")
+    page.goto(stack.server.url + "/admin/messages/upload-done")
+    frame = page.locator("#message-preview")
+    shown = frame.locator('trailmark-message[data-trailmark-message="upload-done"]')
+    shown.locator(".banner p").wait_for()
+    assert shown.locator(".banner p").text_content() == "Your {{event.type}} upload is ready"
+    # Styled by the renderer's own sheet (the admin's CSP forbids inline styles), inside the frame.
+    assert shown.locator(".banner p").evaluate("e => getComputedStyle(e).color") == "rgb(255, 255, 255)"
+    inner, outer = box(shown.locator(".banner")), box(frame)
+    assert inner["y"] == outer["y"] + 1 and inner["width"] <= outer["width"]  # at the frame's top, in its border
+    # Edited: drawn again, the focus left in the document.
+    document = page.locator("#document")
+    doc = json.loads(document.input_value())
+    doc.update(kind="post", content={"title": "Prints are 20% off", "body": "Until Sunday",
+                                     "button": {"label": "Order prints", "url": "https://pebble.example/order"}})
+    doc.pop("banner", None)
+    document.fill(json.dumps(doc, indent=2))
+    post = frame.locator('trailmark-message[data-trailmark-message="upload-done"] .post')
+    post.get_by_role("heading", name="Prints are 20% off").wait_for()
+    assert frame.locator("trailmark-message").count() == 1
+    assert page.evaluate("() => document.activeElement.id") == "document"
+    post.evaluate("e => Promise.all(e.getAnimations().map(a => a.finished))")  # faded in, for the screenshot
+    frame.scroll_into_view_if_needed()
+    screenshot(page, "messages-admin-preview")
+    document.fill("{ not json")
+    page.locator("#message-preview-note").get_by_text("not valid JSON").wait_for()
+    assert frame.locator("trailmark-message").count() == 1  # the last valid one stays
+    # The very file the shim loads, and nothing reported: a preview is never counted.
+    assert any(u.endswith("/messages.js") and "/widget/" in u for u in watch.requests)
+    assert not [u for u in watch.requests if "/messenger/web/messages/" in u]
+    assert watch.js_errors() == []
