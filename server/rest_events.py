@@ -214,8 +214,10 @@ async def list_events(request: Request) -> Response:
         return JSONResponse({
             "type": "event.summary", "email": contact.email, "intercom_user_id": contact.id,
             "user_id": contact.external_id or contact.visitor_id,
-            "events": [{"name": s["name"], "first": _iso(s["first"]), "last": _iso(s["last"]),
-                        "count": s["count"], "description": s["description"]} for s in summary]})
+            # Intercom describes description as a string: left out when the event has none, never null.
+            "events": [{"name": s["name"], "first": _iso(s["first"]), "last": _iso(s["last"]), "count": s["count"],
+                        **({"description": s["description"]} if s["description"] is not None else {})}
+                       for s in summary]})
     per_page = int_param(request, "per_page", DEFAULT_PER_PAGE)
     assert per_page is not None
     if not 1 <= per_page <= MAX_PER_PAGE:
