@@ -41,7 +41,7 @@
   // base, app: where and for whom to report; session(): the session token now; guard(fn): fn, unable to
   // throw; open(): the contact panel with a new message (Intercom('showNewMessage')); left(): whether the
   // launcher sits on the left (alignment), as a chat sits beside it. The renderer it returns draws a list
-  // of deliveries, and with nothing (Intercom('shutdown')) removes every message it drew.
+  // of deliveries, and with false (Intercom('shutdown')) removes every message it drew.
   // The admin's live preview (server/static/message_preview.js) installs it too, with no app (nothing is
   // reported) and into: the element to draw in instead of the page's body.
   //
@@ -204,7 +204,8 @@
       if (kind == 'post') (root.querySelector('.x') || box).focus();
     };
 
-    return (list) => (list ? list.forEach(guard(show)) : on.slice().forEach(drop));
+    // An answer without messages renders undefined: nothing drawn, nothing removed.
+    return (list) => (list === false ? on.slice().forEach(drop) : (list || []).forEach(guard(show)));
   };
 
   if (window.Intercom) Intercom('_messages', install);

@@ -314,10 +314,10 @@
       bootJSON = null;
       booted = Intercom.booted = needPing = false;
       // Intercom's shutdown closes the Messenger: panel.js removes it, the next visitor gets a fresh one;
-      // the messages shown, or waiting for messages.js, go too (render() with nothing clears them).
+      // the messages shown, or waiting for messages.js, go too (render(false) clears them).
       ui();
       if (waiting) waiting = [];
-      render();
+      render(false);
     },
     trackEvent(name, metadata) {
       if (typeof name != 'string' || !name.trim() || metadata != null && (typeof metadata != 'object' || Array.isArray(metadata))) {

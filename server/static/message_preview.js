@@ -42,7 +42,7 @@
     if (!doc || typeof doc !== 'object') return;
     note.textContent = '';
     var back = document.activeElement;
-    render();
+    render(false);
     render([delivery(doc)]);
     // A post takes the focus when it shows: not away from the teammate typing.
     if (back && back !== document.activeElement && back.focus) back.focus();
