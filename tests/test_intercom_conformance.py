@@ -191,7 +191,9 @@ async def test_real_answers_conform_to_intercoms_response_schemas(harness):
 
 
 # ------------------------------------------------------------------------------------------ generated requests
-EXAMPLES = 8  # per operation and mode: 14 operations × 3 runs on 2 cores stay well under a minute per backend
+# Per operation and mode: the bound of the run (14 operations, up to 3 runs each: about 15 s per backend on 2
+# idle cores; no timing is asserted, a busy machine only makes it slower).
+EXAMPLES = 8
 
 
 def _in_thread(coro_factory: Callable[[], Any]) -> Any:
@@ -256,7 +258,6 @@ def test_schemathesis_from_intercoms_description_finds_no_5xx(store_url, monkeyp
     schema = intercom_schema(app)
     headers = {"Authorization": f"Bearer {seed['token']}"}
     pins = _pins(seed)
-    started = time.monotonic()
     try:
         for method, path in IMPLEMENTED:
             op = operation(schema, method, path)
@@ -272,4 +273,3 @@ def test_schemathesis_from_intercoms_description_finds_no_5xx(store_url, monkeyp
         from schemathesis.python import asgi
 
         asgi.shutdown_lifespans()
-    assert time.monotonic() - started < 180
