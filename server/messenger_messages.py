@@ -22,8 +22,7 @@ from starlette.responses import Response
 from . import identity
 from .errors import ApiError, not_found
 from .http_edge import read_json_object
-from .messages.engine import may_trigger, messages_for_event
-from .messages.rules import TrackedEvent
+from .messages.engine import may_trigger, messages_for_event, tracked
 from .rest_messages import API_MESSAGE_KEY  # Intercom's POST /messages: the one chat with html
 from .store import SQLStore
 from .store.messages import MARKS, Delivery
@@ -51,11 +50,6 @@ def page_of(data: dict[str, Any]) -> str | None:
     return None
 
 
-def tracked(event: NewEvent, page_url: str | None = None) -> TrackedEvent:
-    return TrackedEvent(name=event.event_name, created_at=event.created_at, dedupe_key=event.dedupe_key,
-                        metadata=event.metadata, metadata_types=event.metadata_types, page_url=page_url)
-
-
 async def for_batch(store: SQLStore, ws: Workspace, contact_id: str, batch: Sequence[NewEvent],
                     results: Sequence[EventResult], page_url: str | None) -> list[dict[str, Any]]:
     """What to show for a browser batch: the deliveries its stored events (accepted, or duplicates: the same
@@ -72,12 +66,6 @@ async def for_batch(store: SQLStore, ws: Workspace, contact_id: str, batch: Sequ
         for d in await messages_for_event(store, ws, contact, tracked(e, page_url), source="js", page_url=page_url):
             out.setdefault(d.id, for_browser(d))
     return list(out.values())
-
-
-async def for_server_event(store: SQLStore, ws: Workspace, contact: Contact, event: NewEvent, source: str) -> None:
-    """A server-side event (REST): its posts and chats become pending, for the contact's next page view."""
-    if await may_trigger(store, ws, event.event_name):
-        await messages_for_event(store, ws, contact, tracked(event), source=source)
 
 
 async def hand_over_pending(store: SQLStore, ws: Workspace, contact: Contact) -> list[dict[str, Any]]:

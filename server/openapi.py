@@ -61,7 +61,9 @@ SCHEMAS: dict[str, Schema] = {
     "Contact": obj({
         "type": {"const": "contact"}, "id": STRING, "workspace_id": STRING, "external_id": nullable("string"),
         "role": {"enum": ["user", "lead"]}, "email": nullable("string"), "email_domain": nullable("string"),
-        "phone": nullable("string"), "name": nullable("string"), "avatar": nullable("string"),
+        "phone": nullable("string"), "name": nullable("string"),
+        "avatar": {"anyOf": [{"type": "null"}, obj({"type": {"const": "avatar"}, "image_url": nullable("string")},
+                                                   ("type", "image_url"))]},
         "owner_id": nullable("integer"), "has_hard_bounced": BOOLEAN, "marked_email_as_spam": BOOLEAN,
         "unsubscribed_from_emails": BOOLEAN, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
         "signed_up_at": nullable("integer"), "last_seen_at": nullable("integer"),

@@ -87,11 +87,12 @@ openapi.SCHEMAS.update(
                 "id": STRING,
                 "created_at": TIMESTAMP,
                 "message_type": {"const": "inapp"},
+                "subject": STRING,
                 "body": STRING,
                 "conversation_id": nullable("string"),
                 "owner": obj({"type": {"const": "admin"}, "id": STRING, "email": STRING, "name": STRING}),
             },
-            ("type", "id", "created_at", "message_type", "body"),
+            ("type", "id", "created_at", "subject", "message_type", "body"),
         ),
     }
 )

@@ -36,6 +36,12 @@ def _empty_list(url: str) -> dict[str, Any]:
     return {"type": "list", "data": [], "url": url, "total_count": 0, "has_more": False}
 
 
+def avatar_json(url: str | None) -> dict[str, Any] | None:
+    """Intercom's contact ``avatar``: an object ``{"type": "avatar", "image_url": …}``, null when there is none
+    (requests still set it as a URL string, as Intercom's do)."""
+    return {"type": "avatar", "image_url": url} if url else None
+
+
 def contact_json(contact: Contact | ContactView) -> dict[str, Any]:
     """Intercom's contact object (fields Trailmark does not track are null)."""
     view = contact if isinstance(contact, ContactView) else ContactView(contact)
@@ -44,7 +50,7 @@ def contact_json(contact: Contact | ContactView) -> dict[str, Any]:
         "type": "contact", "id": c.id, "workspace_id": str(c.workspace_id), "external_id": c.external_id,
         "role": c.role, "email": c.email,
         "email_domain": c.email.split("@", 1)[1] if c.email and "@" in c.email else None,
-        "phone": c.phone, "name": c.name, "avatar": view.avatar, "owner_id": view.owner_id,
+        "phone": c.phone, "name": c.name, "avatar": avatar_json(view.avatar), "owner_id": view.owner_id,
         "social_profiles": {"type": "list", "data": []},
         "has_hard_bounced": False, "marked_email_as_spam": False,
         "unsubscribed_from_emails": view.unsubscribed_from_emails,
@@ -76,7 +82,9 @@ def visitor_json(contact: Contact, app_id: str) -> dict[str, Any]:
         "avatar": {"type": "avatar", "image_url": None}, "app_id": app_id,
         "companies": {"type": "company.list", "companies": []}, "location_data": {},
         "last_request_at": contact.last_seen_at, "created_at": contact.created_at,
-        "remote_created_at": contact.created_at, "signed_up_at": contact.signed_up_at,
+        "remote_created_at": contact.created_at,
+        # Intercom's visitors carry signed_up_at (their creation time, without one): never null.
+        "signed_up_at": contact.signed_up_at if contact.signed_up_at is not None else contact.created_at,
         "updated_at": contact.updated_at, "session_count": 0,
         "social_profiles": {"type": "social_profile.list", "social_profiles": []}, "owner_id": None,
         "unsubscribed_from_emails": False, "marked_email_as_spam": False, "has_hard_bounced": False,

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from .errors import ApiError, bad_request, not_found
 from .http_edge import int_param, json_query, read_json, reject_nul
 from .ingest import read_created_at, validate_event
-from .messenger_messages import for_server_event
+from .messages.engine import for_server_events
 from .metadata import InvalidEventName, normalize_event_name
 from .rest_auth import rest_workspace
 from .store import SQLStore
@@ -79,8 +79,7 @@ async def create_event(request: Request) -> Response:
     event = type(event)(**{**event.__dict__,
                            "dedupe_key": f"r:{contact.id}:{event.event_name}:{event.created_at}"})
     [result] = await store.append_events(AppendRequest(ws.id, contact.id, "rest", [event]))
-    if result.status in ("accepted", "duplicate"):  # its posts and chats wait for the next page view
-        await for_server_event(store, ws, contact, event, "rest")
+    await for_server_events(store, ws, contact, [event], [result], source="rest")  # posts, chats: pending
     headers = {"X-Trailmark-Event-Status": result.status}
     if event.dropped:
         headers["X-Trailmark-Dropped-Metadata"] = json.dumps(event.dropped)
@@ -215,8 +214,10 @@ async def list_events(request: Request) -> Response:
         return JSONResponse({
             "type": "event.summary", "email": contact.email, "intercom_user_id": contact.id,
             "user_id": contact.external_id or contact.visitor_id,
-            "events": [{"name": s["name"], "first": _iso(s["first"]), "last": _iso(s["last"]),
-                        "count": s["count"], "description": s["description"]} for s in summary]})
+            # Intercom describes description as a string: left out when the event has none, never null.
+            "events": [{"name": s["name"], "first": _iso(s["first"]), "last": _iso(s["last"]), "count": s["count"],
+                        **({"description": s["description"]} if s["description"] is not None else {})}
+                       for s in summary]})
     per_page = int_param(request, "per_page", DEFAULT_PER_PAGE)
     assert per_page is not None
     if not 1 <= per_page <= MAX_PER_PAGE:

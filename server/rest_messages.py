@@ -181,9 +181,12 @@ async def create_intercom_message(request: Request) -> Response:
         content={"kind": "chat", "message": API_MESSAGE_KEY, "text": text, "html": clean, "from": teammate.email,
                  "conversation_id": conversation_id})
     assert delivery is not None
+    # subject: Intercom's answers always carry one (an in-app message's is its body's text when none is sent).
+    subject = data.get("subject")
     return JSONResponse({
         "type": "admin_message", "id": str(delivery.id), "created_at": delivery.created_at, "message_type": "inapp",
-        "body": clean, "conversation_id": str(conversation_id),
+        "subject": subject[:MAX_BODY] if isinstance(subject, str) else text, "body": clean,
+        "conversation_id": str(conversation_id),
         "owner": {"type": "admin", "id": str(teammate.id), "email": teammate.email, "name": teammate.email},
     })
 

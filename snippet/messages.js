@@ -29,6 +29,7 @@
     '.post{top:50%;left:50%;transform:translate(-50%,-50%);width:420px;max-width:calc(100vw - 32px);' +
     'max-height:90vh;overflow:auto;border-radius:12px;padding:24px}' +
     '.chat{right:20px;bottom:88px;width:300px;max-width:calc(100vw - 40px);border-radius:12px;padding:14px 40px 14px 16px}' +
+    '.chat.left{left:20px;right:auto}' +
     'h2{font-size:19px;font-weight:600;margin:0 0 8px}p{margin:0;white-space:pre-wrap;overflow-wrap:anywhere}' +
     'img{display:block;max-width:100%;margin:0 0 12px;border-radius:8px}b.f{display:block;font-size:12px;color:#4a5263}' +
     '.go{display:inline-block;padding:7px 14px;border:0;border-radius:6px;background:#1f4fb8;color:#fff;' +
@@ -38,9 +39,43 @@
     '@media (prefers-reduced-motion:no-preference){.m{animation:i .25s ease-out}}@keyframes i{from{opacity:0}}';
 
   // base, app: where and for whom to report; session(): the session token now; guard(fn): fn, unable to
-  // throw; open(): the contact panel with a new message (Intercom('showNewMessage')).
-  const install = ({ base, app, session, guard, open }) => {
+  // throw; open(): the contact panel with a new message (Intercom('showNewMessage')); left(): whether the
+  // launcher sits on the left (alignment), as a chat sits beside it. The renderer it returns draws a list
+  // of deliveries, and with false (Intercom('shutdown')) removes every message it drew.
+  // The admin's live preview (server/static/message_preview.js) installs it too, with no app (nothing is
+  // reported) and into: the element to draw in instead of the page's body.
+  //
+  // Floating banners at the same edge stack (the second below the first at the top, above it at the
+  // bottom) rather than one waiting for the other's dismissal: each delivery is counted sent when the
+  // answer carries it, and a waiting one would never show if the visitor left first, or at all behind a
+  // banner that cannot be dismissed. Each is placed again when one closes and when the window resizes.
+  const install = ({ base, app, session, guard, open, left, into }) => {
     const d = document;
+    // A constructed style sheet where the browser has them: a page's CSP that forbids inline styles (the
+    // admin's does) does not apply to it. Otherwise a <style> in each shadow root.
+    let sheet;
+    try {
+      sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+    } catch (e) {
+      sheet = 0;
+    }
+    const on = []; // [host, box, edge of a floating banner or 0] of each message on the page
+    const lay = () => {
+      const at = { top: 0, bottom: 0 };
+      on.forEach(([, box, edge]) => {
+        if (edge) {
+          box.style[edge] = at[edge] + 'px';
+          at[edge] += box.offsetHeight;
+        }
+      });
+    };
+    const drop = (o) => {
+      o[0].remove();
+      on.splice(on.indexOf(o), 1);
+      lay();
+    };
+    addEventListener('resize', guard(lay));
     const KEY = 'trailmark-shown-' + app;
     const here = []; // shown on this page (storage may be full or forbidden)
     const shown = () => {
@@ -53,6 +88,7 @@
     const http = (u) => typeof u == 'string' && /^https?:\/\//i.test(u);
 
     const report = (m, what) => {
+      if (!app) return;
       const url = base + '/messenger/web/messages/' + m.id + '/' + what;
       const body = JSON.stringify({ app_id: app, session: session() });
       let queued;
@@ -110,12 +146,15 @@
       const host = d.createElement('trailmark-message');
       host.setAttribute('data-trailmark-message', m.key);
       const root = host.attachShadow({ mode: 'open' });
-      el(root, 'style', 0, CSS);
-      const box = el(root, 'div', 'm ' + kind +
-        (kind == 'banner' ? (o.position == 'bottom' ? ' bottom' : ' top') + (o.style == 'push' ? ' push' : '') : ''));
+      if (sheet) root.adoptedStyleSheets = [sheet];
+      else el(root, 'style', 0, CSS);
+      const edge = o.position == 'bottom' ? 'bottom' : 'top';
+      const box = el(root, 'div', 'm ' + kind + (kind == 'banner' ? ' ' + edge + (o.style == 'push' ? ' push' : '') :
+        kind == 'chat' && left() ? ' left' : ''));
       const back = d.activeElement;
+      const item = [host, box, kind == 'banner' && o.style != 'push' && edge];
       const close = (what) => {
-        host.remove();
+        drop(item);
         report(m, what);
         if (kind == 'post' && back && back.focus) back.focus();
       };
@@ -155,15 +194,18 @@
         x.setAttribute('aria-label', 'Dismiss');
         x.onclick = guard(() => close('dismissed'));
       }
-      const page = d.body || d.documentElement;
+      const page = into || d.body || d.documentElement;
       // A pushing banner at the top takes its place in the flow, before the page.
       if (o.style == 'push' && o.position != 'bottom') page.prepend(host);
       else page.appendChild(host);
+      on.push(item);
+      lay();
       report(m, 'shown');
       if (kind == 'post') (root.querySelector('.x') || box).focus();
     };
 
-    return (list) => (list || []).forEach(guard(show));
+    // An answer without messages renders undefined: nothing drawn, nothing removed.
+    return (list) => (list === false ? on.slice().forEach(drop) : (list || []).forEach(guard(show)));
   };
 
   if (window.Intercom) Intercom('_messages', install);

@@ -171,6 +171,7 @@
     const s = cookie('session');
     if (!s || !Q.length) return;
     const batch = Q.slice(0, 50);
+    const gen = epoch;
     const [st, j, ra] = await post('events', json({ app_id: appId, session: s, events: batch, page: location.href }));
     if (st == 401) {
       // invalid_identity, nothing stored: drop the session, ping for a fresh one, resend.
@@ -191,7 +192,8 @@
         return r.id;
       });
       if (j.results) gone = batch.filter((e) => ids.indexOf(e.id) > -1);
-      render(j.messages);
+      // Not for a contact a shutdown forgot meanwhile.
+      if (gen == epoch) render(j.messages);
     } else {
       // 400/403/404/413/422: nothing stored, resending the same cannot help. An error naming one event
       // (field events[i]...) drops that one and the others go again; otherwise the whole batch goes.
@@ -311,8 +313,11 @@
       settings = {};
       bootJSON = null;
       booted = Intercom.booted = needPing = false;
-      // Intercom's shutdown closes the Messenger: panel.js removes it, the next visitor gets a fresh one.
+      // Intercom's shutdown closes the Messenger: panel.js removes it, the next visitor gets a fresh one;
+      // the messages shown, or waiting for messages.js, go too (render(false) clears them).
       ui();
+      if (waiting) waiting = [];
+      render(false);
     },
     trackEvent(name, metadata) {
       if (typeof name != 'string' || !name.trim() || metadata != null && (typeof metadata != 'object' || Array.isArray(metadata))) {
@@ -376,9 +381,11 @@
         } });
       ui(...wanted || []);
     },
-    // messages.js reports shown/clicked/dismissed itself (sendBeacon), with what it is given here.
+    // messages.js reports shown/clicked/dismissed itself (sendBeacon), with what it is given here; left():
+    // the launcher's side (alignment), which a chat sits beside.
     _messages(install) {
-      render = install({ base, app: appId, session: () => cookie('session'), guard, open: api.showNewMessage });
+      render = install({ base, app: appId, session: () => cookie('session'), guard, open: api.showNewMessage,
+        left: () => settings.alignment == 'left' });
       render(waiting);
     },
     onShow: on('show'),

@@ -4,10 +4,15 @@ chats over once, and ``POST /messenger/web/messages/{id}/{mark}`` counts each ma
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import time
 from typing import Any
 
 from trailmark.admin import auth
+from trailmark.importer import import_rows
 from trailmark.messages.document import parse_message
 
 BANNER: dict[str, Any] = {
@@ -109,3 +114,62 @@ async def test_an_intercom_post_messages_chat_carries_its_sanitised_html(harness
     [m] = (await h.visitor(device=me["device"], session=me["session"], user={"user_id": "42"}))["messages"]
     assert m["kind"] == "chat" and m["html"] == "<p>Hi <b>Ada</b></p>" and m["text"] == "Hi Ada"
     assert m["from"] == "grace@example.com" and "conversation_id" not in m
+
+
+# ------------------------------------------------------------------ server sources: Segment, Stripe, imports
+CHAT: dict[str, Any] = {
+    "key": "paid-thanks", "kind": "chat", "state": "live", "trigger": {"event": "paid-invoice"},
+    "chat": {"from": "Grace"}, "content": {"text": "Thanks for paying {{contact.name}}"},
+}
+SIGNED_UP_BANNER: dict[str, Any] = {**BANNER, "key": "signed-up-banner", "trigger": {"event": "signed-up"},
+                                    "audience": {}, "content": {"text": "Hello"}}
+
+
+async def _segment_track(h: Any, message_id: str) -> Any:
+    auth = "Basic " + base64.b64encode(f"{h.workspace.access_token}:".encode()).decode()
+    return await h.client.post("/v1/track", json={"userId": "42", "event": "signed-up", "messageId": message_id},
+                               headers={"Authorization": auth})
+
+
+async def test_a_segment_track_s_post_waits_for_the_next_page_view_and_never_a_banner(harness):
+    h = harness
+    await apply(h, POST)
+    await apply(h, SIGNED_UP_BANNER)
+    me = await h.visitor(user={"user_id": "42", "name": "Ada"})
+    r = await _segment_track(h, "seg-1")
+    assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    assert (await _segment_track(h, "seg-1")).json()["status"] == "duplicate"  # a retry: no second delivery
+    [m] = (await h.visitor(device=me["device"], session=me["session"], user={"user_id": "42"}))["messages"]
+    assert (m["kind"], m["key"], m["title"]) == ("post", "welcome", "Welcome, Ada")
+    totals = await h.store.messages.totals(h.workspace)
+    by_key = {s.key: s.id for s in await h.store.messages.list(h.workspace)}
+    assert totals[by_key["welcome"]]["sent"] == 1
+    assert totals.get(by_key["signed-up-banner"], {}).get("sent", 0) == 0
+
+
+async def test_a_stripe_webhook_s_chat_waits_for_the_next_page_view(harness):
+    h = harness
+    secret = "whsec_messages"
+    await h.store.add_stripe_secret(h.workspace, secret)
+    await apply(h, CHAT)
+    me = await h.visitor(user={"user_id": "42", "name": "Ada", "email": "ada@example.com"})
+    now = int(time.time())
+    payload = json.dumps({"id": "evt_m1", "type": "invoice.paid", "created": now, "data": {"object": {
+        "object": "invoice", "id": "in_1", "customer": "cus_1", "customer_email": "ada@example.com",
+        "amount_paid": 4900, "currency": "usd"}}})
+    sig = hmac.new(secret.encode(), f"{now}.{payload}".encode(), hashlib.sha256).hexdigest()
+    r = await h.client.post(f"/integrations/stripe/webhook/{h.workspace.app_id}", content=payload,
+                            headers={"Stripe-Signature": f"t={now},v1={sig}", "content-type": "application/json"})
+    assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+    [m] = (await h.visitor(device=me["device"], session=me["session"], user={"user_id": "42"}))["messages"]
+    assert m == {"id": m["id"], "key": "paid-thanks", "kind": "chat", "text": "Thanks for paying Ada", "from": "Grace"}
+
+
+async def test_an_import_never_triggers(harness):
+    h = harness
+    await apply(h, POST)
+    ada = await h.store.create_contact(h.workspace, "user", external_id="42", name="Ada")
+    summary = await import_rows(h.store, h.workspace, iter([(1, {"user_id": "42", "event_name": "signed-up",
+                                                                 "created_at": int(time.time())})]))
+    assert summary.accepted == 1, summary
+    assert await h.store.messages.pending_for_contact(h.workspace, ada.id) == []

@@ -97,6 +97,7 @@ async def test_rest_update_refuses_a_javascript_avatar_and_keeps_the_old_one(har
     cid = r.json()["id"]
     r = await h.client.put(f"/contacts/{cid}", headers=h.auth, json={"avatar": "javascript:alert(document.cookie)"})
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "avatar"
-    assert (await h.client.get(f"/contacts/{cid}", headers=h.auth)).json()["avatar"] == "https://images.example.com/a.png"
+    assert (await h.client.get(f"/contacts/{cid}", headers=h.auth)).json()["avatar"] == {
+        "type": "avatar", "image_url": "https://images.example.com/a.png"}
     r = await h.client.put(f"/contacts/{cid}", headers=h.auth, json={"avatar": None})  # null still clears it
     assert r.status_code == 200 and r.json()["avatar"] is None

@@ -1,6 +1,7 @@
 """The admin's Messages: the list (state, sent / shown / clicked / dismissed, a daily chart each), a message's
 page (its JSON document edited in place, errors shown by JSON pointer; its state; the audience estimate; "Would
-this show for <contact>, now? Why not?", every rule of ``decide`` passing or failing), and a new message.
+this show for <contact>, now? Why not?", every rule of ``decide`` passing or failing), and a new message. Both
+editors have a live preview drawn by the Messenger's own renderer (``_message_preview.html``).
 
 Store: ``store.messages`` (server/store/messages.py); rules: ``server/messages/``.
 """
@@ -67,7 +68,7 @@ async def messages(admin: Admin) -> Response:
     sparks = {m.id: spark(await admin.store.messages.daily_stats(ws, m.id, DAYS, now)) for m in listed}
     gap = await admin.store.messages.gap_minutes(ws)
     return admin.render("messages.html", section="messages", messages=listed, totals=totals, sparks=sparks, gap=gap,
-                        draft=pretty(EXAMPLE), problems=[])
+                        draft=pretty(EXAMPLE), problems=[], app_id=ws.app_id)
 
 
 async def _save(admin: Admin, current: StoredMessage | None) -> Response:
@@ -110,7 +111,8 @@ async def _list_with_problems(admin: Admin, text: str, problems: list[Problem]) 
     now = int(time.time())
     sparks = {m.id: spark(await admin.store.messages.daily_stats(ws, m.id, DAYS, now)) for m in listed}
     return admin.render("messages.html", status_code=422, section="messages", messages=listed, totals=totals,
-                        sparks=sparks, gap=await admin.store.messages.gap_minutes(ws), draft=text, problems=problems)
+                        sparks=sparks, gap=await admin.store.messages.gap_minutes(ws), draft=text, problems=problems,
+                        app_id=ws.app_id)
 
 
 async def _estimate(admin: Admin, ws: Workspace, message: Message) -> tuple[int, bool]:
@@ -166,7 +168,7 @@ async def _page(admin: Admin, stored: StoredMessage, *, draft: str | None = None
                         draft=draft if draft is not None else pretty(stored.document), problems=problems or [],
                         chart=chart, days=[(d, c) for d, c in days if any(c.values())], totals=totals,
                         estimate=estimate, who=who, page_url=page_url or "", person=person, decision=decision,
-                        based_on=based_on, states=STATES)
+                        based_on=based_on, states=STATES, app_id=ws.app_id)
 
 
 @signed_in

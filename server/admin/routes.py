@@ -47,7 +47,7 @@ CONTACTS_PAGE = 50
 TIMELINE_PAGE = 50
 MAX_DESCRIPTION = 1000
 STATIC_FILES = {"admin.css": "text/css; charset=utf-8", "admin.js": "text/javascript; charset=utf-8",
-                "live.js": "text/javascript; charset=utf-8"}
+                "live.js": "text/javascript; charset=utf-8", "message_preview.js": "text/javascript; charset=utf-8"}
 HOME = "/admin/contacts"
 
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..store.messages import Delivery, StoredMessage
-from ..store.models import Contact, Workspace
+from ..store.models import Contact, EventResult, NewEvent, Workspace
 from .content import render_text
 from .decide import Decision, decide
 from .document import DocumentInvalid, Message, parse_message
@@ -171,3 +172,20 @@ async def messages_for_event(store: Any, workspace: Workspace, contact: Contact,
         if delivery is not None:
             out.append(delivery)
     return out
+
+
+def tracked(event: NewEvent, page_url: str | None = None) -> TrackedEvent:
+    """A validated event as the rules read it."""
+    return TrackedEvent(name=event.event_name, created_at=event.created_at, dedupe_key=event.dedupe_key,
+                        metadata=event.metadata, metadata_types=event.metadata_types, page_url=page_url)
+
+
+async def for_server_events(store: Any, workspace: Workspace, contact: Contact, events: Sequence[NewEvent],
+                            results: Sequence[EventResult], *, source: str) -> None:
+    """What every server-side source (REST ``POST /events``, Segment, Stripe) does after ``append_events``:
+    each stored event (accepted, or a duplicate: its first delivery again) goes through the engine, so its
+    posts and chats wait, pending, for the contact's next page view. One place, so no source forgets a rule
+    (never a banner, never an import)."""
+    for event, result in zip(events, results, strict=True):
+        if result.status in ("accepted", "duplicate") and await may_trigger(store, workspace, event.event_name):
+            await messages_for_event(store, workspace, contact, tracked(event), source=source)

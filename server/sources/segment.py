@@ -49,6 +49,7 @@ from ..errors import ApiError, api_error, bad_request, missing, unauthorized
 from ..http_edge import json_object, read_body, set_cors
 from ..ingest import read_created_at, validate_event
 from ..limits import EMAIL, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES, MAX_SAFE_INT
+from ..messages.engine import for_server_events
 from ..metadata import CONTROL_CHARS
 from ..origins import check_origin, cors_headers
 from ..store import SQLStore
@@ -376,6 +377,7 @@ async def persist(store: SQLStore, caller: Caller, messages: list[tuple[int, Mes
     results: dict[int, Any] = {}
     warnings: dict[int, str] = {}
     per_contact: dict[str, list[tuple[int, NewEvent]]] = defaultdict(list)
+    contacts: dict[str, Contact] = {}
     for index, msg in messages:
         if msg.kind == "group":
             results[index] = {"status": "ignored"}  # companies are not tracked by Trailmark
@@ -402,6 +404,7 @@ async def persist(store: SQLStore, caller: Caller, messages: list[tuple[int, Mes
                                               attributes=msg.attributes)
         if msg.event is not None and contact is not None:
             per_contact[contact.id].append((index, msg.event))
+            contacts[contact.id] = contact
         else:
             results[index] = {"status": "ignored" if contact is None else "identified"}
     contact_ids = list(per_contact)
@@ -411,6 +414,9 @@ async def persist(store: SQLStore, caller: Caller, messages: list[tuple[int, Mes
     for cid, outcome in zip(contact_ids, outcomes, strict=True):
         for (index, _), result in zip(per_contact[cid], outcome if isinstance(outcome, list) else [], strict=False):
             results[index] = {"status": result.status, **({"reason": result.reason} if result.reason else {})}
+        if isinstance(outcome, list):  # posts and chats wait for the contact's next page view (never banners)
+            await for_server_events(store, ws, contacts[cid], [e for _, e in per_contact[cid]], outcome,
+                                    source=SOURCE)
         if isinstance(outcome, DomainError):
             for index, _ in per_contact[cid]:
                 results[index] = api_error(outcome)

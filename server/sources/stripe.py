@@ -33,6 +33,7 @@ from ..errors import ApiError, bad_request, not_found
 from ..http_edge import int_param, json_object, read_body
 from ..ingest import validate_event
 from ..limits import ascii_int
+from ..messages.engine import for_server_events
 from ..rest_auth import rest_workspace
 from ..store import SQLStore
 from ..store.models import AppendRequest, Contact, Workspace
@@ -242,6 +243,8 @@ async def apply_event(store: SQLStore, ws: Workspace, event: dict[str, Any], pay
         new = validate_event({"event_name": name, "created_at": min(event["created"], now), "metadata": metadata},
                              strict=False, now=now, dedupe_key="stripe:" + event["id"])
         [result] = await store.append_events(AppendRequest(ws.id, contact.id, SOURCE, [new]))
+        # Its posts and chats wait for the contact's next page view (a late webhook, over 10 minutes old, none).
+        await for_server_events(store, ws, contact, [new], [result], source=SOURCE)
         answer = {"status": result.status, "event_name": name, "dropped": new.dropped,
                   **({"reason": result.reason} if result.reason else {})}
     if learned and customer and record:

@@ -3,6 +3,9 @@ from the event's metadata, the rules that keep a message away (a REST event, the
 a metadata condition), markup in metadata shown as text, dismissal and clicks counted, a post triggered over
 REST and a chat from Intercom's POST /messages shown on the next page view, and no page errors.
 
+Two floating banners stack, Intercom('shutdown') removes what was shown, and a chat sits beside the
+launcher on either side.
+
 A private server for this module: the live messages it applies must not show in other modules' pages."""
 
 from __future__ import annotations
@@ -240,3 +243,113 @@ def test_the_demo_applies_its_message_document(stack: Stack) -> None:
     assert r.status_code == 200
     assert r.json()["content"]["text"] == "Your {{event.type}} upload is ready"
     assert json.loads(json.dumps(demo_messages()))[0]["state"] == "live"
+
+
+def box(locator: Any) -> dict[str, float]:
+    found = locator.bounding_box()
+    assert found is not None
+    return dict(found)
+
+
+def test_two_banners_stack_and_shutdown_removes_every_message(stack: Stack, new_page):
+    apply(stack, banner("stack-first", "saved-album", "Your album is saved"))
+    apply(stack, banner("stack-second", "saved-album", "Share it with your family: they can order prints too, "
+                        "in any size, from the album's page"))
+    apply(stack, {"key": "stack-chat", "kind": "chat", "state": "live", "trigger": {"event": "saved-album"},
+                  "frequency": {"max": None}, "chat": {"from": "Grace"}, "content": {"text": "Need a hand?"}})
+    page, watch = new_page()
+    page.goto(stack.page_url("index.html"))
+    shim_ready(page)
+    assert sorted(m["key"] for m in track(page, "saved-album")) == ["stack-chat", "stack-first", "stack-second"]
+    first, second = host(page, "stack-first").locator(".m"), host(page, "stack-second").locator(".m")
+    first.wait_for()
+    second.wait_for()
+    host(page, "stack-chat").locator(".m").wait_for()
+    second.evaluate("e => Promise.all(e.getAnimations().map(a => a.finished))")  # faded in, for the screenshot
+    screenshot(page, "messages-two-banners")
+    # Stacked: one below the other at the top, neither covering the other.
+    a, b = sorted((box(first), box(second)), key=lambda r: r["y"])
+    assert a["y"] == 0 and b["y"] >= a["y"] + a["height"] - 0.5
+    # The first dismissed: the second moves up to the top.
+    upper = host(page, "stack-first") if box(first)["y"] == 0 else host(page, "stack-second")
+    upper.get_by_role("button", name="Dismiss").click()
+    wait_until(lambda: page.locator('[data-trailmark-message^="stack-"] >> .banner').count() == 1, page=page,
+               what="one banner left")
+    left = page.locator('[data-trailmark-message^="stack-"] >> .banner')
+    wait_until(lambda: box(left)["y"] == 0, page=page, what="the banner left at the top")
+    # Intercom's shutdown: the messages shown go with the visitor.
+    page.evaluate("() => Intercom('shutdown')")
+    assert page.locator("[data-trailmark-message]").count() == 0
+    assert watch.js_errors() == []
+
+
+def test_a_chat_sits_beside_the_launcher_on_either_side(stack: Stack, new_page):
+    apply(stack, {"key": "side-chat", "kind": "chat", "state": "live", "trigger": {"event": "asked-about-sizes"},
+                  "frequency": {"max": None}, "chat": {"from": "Grace"},
+                  "content": {"text": "Prints come in 10x15, 13x18 and 20x30"}})
+    page, watch = new_page()
+    page.goto(stack.page_url("index.html"))
+    shim_ready(page)
+    launcher = page.locator("trailmark-messenger").get_by_role("button", name="Contact us")
+    launcher.wait_for()
+    for side in ("right", "left"):
+        if side == "left":
+            with page.expect_response(lambda r: r.url.endswith("/messenger/web/ping")):
+                page.evaluate("() => Intercom('update', {alignment: 'left'})")
+            wait_until(lambda: box(launcher)["x"] < 550, page=page, what="the launcher on the left")
+            page.locator('[data-trailmark-message="side-chat"]').evaluate_all("hs => hs.forEach(h => h.remove())")
+        assert [m["key"] for m in track(page, "asked-about-sizes")] == ["side-chat"]
+        chat = host(page, "side-chat").locator(".m")
+        chat.wait_for()
+        chat.evaluate("e => Promise.all(e.getAnimations().map(a => a.finished))")  # faded in, for the screenshot
+        screenshot(page, f"messages-chat-{side}")
+        c, button = box(chat), box(launcher)
+        assert c["y"] + c["height"] <= button["y"]  # above the launcher
+        if side == "right":
+            assert abs((c["x"] + c["width"]) - (button["x"] + button["width"])) <= 1
+        else:
+            assert abs(c["x"] - button["x"]) <= 1
+    assert watch.js_errors() == []
+
+
+def test_the_admin_preview_is_drawn_by_the_messengers_renderer_as_the_document_is_edited(stack: Stack, new_page):
+    email = "preview@pebble.example"
+    subprocess.run([sys.executable, "-m", "trailmark", "admin", "create", "--email", email, "--password-stdin",
+                    "--database", str(stack.server.database)], input="a long enough password\n", cwd=ROOT,
+                   capture_output=True, text=True, check=True)
+    page, watch = new_page()
+    page.goto(stack.server.url + "/admin/login")
+    page.locator("input[name=email]").fill(email)
+    page.locator("input[type=password]").fill("a long enough password")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/admin/contacts")
+    page.goto(stack.server.url + "/admin/messages/upload-done")
+    frame = page.locator("#message-preview")
+    shown = frame.locator('trailmark-message[data-trailmark-message="upload-done"]')
+    shown.locator(".banner p").wait_for()
+    assert shown.locator(".banner p").text_content() == "Your {{event.type}} upload is ready"
+    # Styled by the renderer's own sheet (the admin's CSP forbids inline styles), inside the frame.
+    assert shown.locator(".banner p").evaluate("e => getComputedStyle(e).color") == "rgb(255, 255, 255)"
+    inner, outer = box(shown.locator(".banner")), box(frame)
+    assert inner["y"] == outer["y"] + 1 and inner["width"] <= outer["width"]  # at the frame's top, in its border
+    # Edited: drawn again, the focus left in the document.
+    document = page.locator("#document")
+    doc = json.loads(document.input_value())
+    doc.update(kind="post", content={"title": "Prints are 20% off", "body": "Until Sunday",
+                                     "button": {"label": "Order prints", "url": "https://pebble.example/order"}})
+    doc.pop("banner", None)
+    document.fill(json.dumps(doc, indent=2))
+    post = frame.locator('trailmark-message[data-trailmark-message="upload-done"] .post')
+    post.get_by_role("heading", name="Prints are 20% off").wait_for()
+    assert frame.locator("trailmark-message").count() == 1
+    assert page.evaluate("() => document.activeElement.id") == "document"
+    post.evaluate("e => Promise.all(e.getAnimations().map(a => a.finished))")  # faded in, for the screenshot
+    frame.scroll_into_view_if_needed()
+    screenshot(page, "messages-admin-preview")
+    document.fill("{ not json")
+    page.locator("#message-preview-note").get_by_text("not valid JSON").wait_for()
+    assert frame.locator("trailmark-message").count() == 1  # the last valid one stays
+    # The very file the shim loads, and nothing reported: a preview is never counted.
+    assert any(u.endswith("/messages.js") and "/widget/" in u for u in watch.requests)
+    assert not [u for u in watch.requests if "/messenger/web/messages/" in u]
+    assert watch.js_errors() == []
