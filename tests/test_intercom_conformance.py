@@ -71,6 +71,12 @@ REAL_ANSWERS_DIFFER: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     # Intercom's own recorded answer (the description's example) carries "email": "" for a visitor without one.
     ("/components/schemas/visitor/properties/email", lambda s: s.pop("format"),
      "a visitor without an email has the empty string, not an email address"),
+    # A contact made without an email (a user by external_id alone, or a lead from a page) has none: Trailmark
+    # answers null, as for every other absent contact field, where the description types it string only.
+    ("/components/schemas/contact/properties/email", lambda s: s.__setitem__("nullable", True),
+     "a contact without an email has null"),
+    ("/components/schemas/contact/properties/email_domain", lambda s: s.__setitem__("nullable", True),
+     "a contact without an email has no email domain: null"),
     # GET /events answers the list of events (type event.list, described as data_event_list but linked to no
     # operation) and, with summary=true, the summary: the description names only the summary.
     ("/paths/~1events/get/responses/200/content/application~1json/schema",
