@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from . import page_views
 from .db import Conn, Database
 from .models import USER, VISITOR, Contact, Merge, StoredEvent, Workspace
 
@@ -351,6 +352,7 @@ class SourcesStore:
                 "SELECT e.id, e.contact_id, e.created_at, e.received_at, e.role, e.source, e.metadata, "
                 "e.metadata_types, n.name FROM events e JOIN event_names n ON n.id = e.event_name_id "
                 f"WHERE e.contact_id IN ({_marks(len(ids))}) ORDER BY e.created_at, e.id", ids)
+            view_rows = await page_views.export_rows(conn, ids)
         events = []
         for r in event_rows:
             event = StoredEvent.from_row(r)
@@ -367,7 +369,8 @@ class SourcesStore:
                 "stripe_customer_ids": [r["customer_id"] for r in customers],
                 "event_summaries": [{k: r[k] for k in ("contact_id", "name", "count", "first_at", "last_at")}
                                     for r in summaries],
-                "events": events}
+                "events": events,
+                "page_views": [_page_view_json(r, contacts[r["contact_id"]].visitor_floor) for r in view_rows]}
 
     async def delete_contact(self, workspace: Workspace, contact_id: str) -> dict[str, Any] | None:
         """Erase one person: the live contact holding ``contact_id``, every contact merged into it, all
@@ -400,6 +403,7 @@ class SourcesStore:
                 [(int(r["n"]), int(r["n"]), r["event_name_id"], int(r["day"]))
                  for r in sorted(per_day, key=lambda r: (r["event_name_id"], int(r["day"])))])
             events = await conn.execute(f"DELETE FROM events WHERE contact_id IN ({marks})", ids)
+            await conn.execute(f"DELETE FROM page_views WHERE contact_id IN ({marks})", ids)
             await conn.execute(f"DELETE FROM event_summaries WHERE contact_id IN ({marks})", ids)
             merges = await conn.execute(
                 f"DELETE FROM merges WHERE workspace_id = ? "
@@ -420,6 +424,13 @@ def _contact_json(row: Any) -> dict[str, Any]:
     out = {k: row[k] for k in row.keys()}  # noqa: SIM118 (sqlite3.Row and asyncpg.Record iterate over values)
     out["custom_attributes"] = json.loads(out.get("custom_attributes") or "{}")
     return out
+
+
+def _page_view_json(row: Any, floor: int | None) -> dict[str, Any]:
+    """A stored page view, and whether the timeline shows it (``in_history``, as for events)."""
+    visible = floor is None or row["role"] != VISITOR or row["created_at"] >= floor
+    return {**{k: row[k] for k in ("id", "contact_id", "role", "created_at", "received_at", "url", "title",
+                                   "referrer")}, "in_history": visible}
 
 
 def _merge_json(m: Merge) -> dict[str, Any]:
