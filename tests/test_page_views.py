@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from trailmark import cli
+from trailmark.admin.render import human_date
 from trailmark.admin.settings_form import read_settings
 from trailmark.admin.timeline import EVENT, PAGE_VIEW, Cursor, parse_cursor
 from trailmark.messages.document import DocumentInvalid, parse_message, to_document
@@ -196,6 +197,15 @@ async def test_an_unsafe_page_url_is_shown_but_never_linked(harness):
     page = (await h.client.get(f"/admin/contacts/{me['contact']['id']}")).text
     assert "javascript:alert(1)" in page and 'href="javascript:' not in page
     assert "&lt;b&gt;x&lt;/b&gt;" in page
+
+
+async def test_a_visitors_expiry_date_counts_its_page_views(harness):
+    h = await _signed_in(harness)
+    me = await h.visitor()
+    seen = int(time.time()) - 30 * DAY
+    await add_views(h, me["contact"]["id"], ("https://shop.example/", seen))
+    page = (await h.client.get(f"/admin/contacts/{me['contact']['id']}")).text
+    assert "The oldest expire on" in page and human_date(seen + 90 * DAY, with_time=False) in page
 
 
 async def _signed_in(h: Any) -> Any:

@@ -374,11 +374,13 @@ class AdminReads:
 
     # ------------------------------------------------------------------ the profile
     async def admin_oldest_event_at(self, workspace: Workspace, contact_id: str) -> int | None:
-        """When the contact's own oldest stored event happened (a visitor's first event to expire)."""
+        """When the contact's own oldest stored event or page view happened (a visitor's first to expire)."""
         async with self.db.read() as conn:
             row = await conn.fetch_one(
-                "SELECT MIN(e.created_at) AS t FROM events e WHERE e.contact_id = ? AND e.workspace_id = ?",
-                (contact_id, workspace.id))
+                "SELECT MIN(t) AS t FROM (SELECT MIN(e.created_at) AS t FROM events e WHERE e.contact_id = ? "
+                "AND e.workspace_id = ? UNION ALL SELECT MIN(p.created_at) AS t FROM page_views p "
+                "WHERE p.contact_id = ? AND p.workspace_id = ?) AS m",
+                (contact_id, workspace.id, contact_id, workspace.id))
         return int(row["t"]) if row and row["t"] is not None else None
 
     async def admin_merge_history(self, workspace: Workspace, contact: Contact) -> list[MergeView]:
