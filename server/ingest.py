@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import ApiError, bad_request, missing, unprocessable
 from .limits import has_nul
-from .metadata import InvalidEventName, normalize_event_name, validate_metadata
+from .metadata import RENAMED_EVENT_NAME, InvalidEventName, is_renamed, normalize_event_name, validate_metadata
 from .page_views import is_page_view, validate_page_view
 from .store.models import NewEvent
 from .store.page_views import NewPageView
@@ -68,7 +68,16 @@ def validate_event(raw: Any, *, strict: bool, now: int, dedupe_key: str, field_p
                      f"{field_prefix}metadata.{d['key']}")
         raise err
     return NewEvent(event_name=name, created_at=created_at, dedupe_key=dedupe_key, metadata=clean.values,
-                    metadata_types=clean.types, dropped=dropped)
+                    metadata_types=clean.types, dropped=dropped, renamed=is_renamed(raw["event_name"]))
+
+
+def reported_drops(event: NewEvent) -> list[dict[str, str]]:
+    """What the sender is told was changed in its event: the dropped metadata entries, and a renamed event name
+    reported the same way (``{"key": "event_name", "reason", "stored_as"}``: a constant reason, the stored name
+    apart). A rename is not a dropped entry: the admin's drop counts and the import summary leave it out."""
+    if not event.renamed:
+        return event.dropped
+    return [*event.dropped, {"key": "event_name", "reason": RENAMED_EVENT_NAME, "stored_as": event.event_name}]
 
 
 @dataclass

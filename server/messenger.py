@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from . import identity, messenger_messages, page_views
 from .errors import ApiError, bad_request, not_found
 from .http_edge import read_json_object, reject_nul, reject_nul_in, set_cors
-from .ingest import validate_browser_batch
+from .ingest import reported_drops, validate_browser_batch
 from .limits import MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES
 from .origins import check_origin, cors_headers
 from .snippet import shim_for
@@ -253,8 +253,9 @@ async def events(request: Request) -> Response:
         item: dict[str, Any] = {"id": raw_events[i]["id"], "status": result.status}
         if result.reason:
             item["reason"] = result.reason
-        if event.dropped:
-            item["dropped_metadata"] = event.dropped
+        dropped = reported_drops(event)
+        if dropped:
+            item["dropped_metadata"] = dropped
         body[i] = item
     for (i, _), result in zip(batch.page_views, view_results, strict=True):
         body[i] = {"id": raw_events[i]["id"], "status": result.status, "type": page_views.PAGE_VIEW_TYPE,

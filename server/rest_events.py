@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from .errors import ApiError, bad_request, not_found
 from .http_edge import int_param, json_query, read_json, reject_nul
-from .ingest import read_created_at, validate_event
+from .ingest import read_created_at, reported_drops, validate_event
 from .messenger_messages import for_server_event
 from .metadata import InvalidEventName, normalize_event_name
 from .rest_auth import rest_workspace
@@ -82,8 +82,9 @@ async def create_event(request: Request) -> Response:
     if result.status in ("accepted", "duplicate"):  # its posts and chats wait for the next page view
         await for_server_event(store, ws, contact, event, "rest")
     headers = {"X-Trailmark-Event-Status": result.status}
-    if event.dropped:
-        headers["X-Trailmark-Dropped-Metadata"] = json.dumps(event.dropped)
+    dropped = reported_drops(event)
+    if dropped:
+        headers["X-Trailmark-Dropped-Metadata"] = json.dumps(dropped)
     return Response(status_code=202, headers=headers)
 
 

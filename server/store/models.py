@@ -143,6 +143,7 @@ class NewEvent:
     metadata: dict[str, Any]
     metadata_types: dict[str, str]
     dropped: list[dict[str, str]] = field(default_factory=list)
+    renamed: bool = False  # its name had a '.' or '$' (stored with '-'): the sender is told (ingest.reported_drops)
 
 
 @dataclass(frozen=True)
