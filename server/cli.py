@@ -338,10 +338,20 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .importer import export_contact
 
+    bars: list[ProgressBar] = []
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(ProgressBar(f"exporting {args.contact}", total))
+        bars[0].update(done)
+
     async def run(store: SQLStore) -> Any:
-        return await export_contact(store, await pick_workspace(store, args.app_id), args.contact)
+        return await export_contact(store, await pick_workspace(store, args.app_id), args.contact,
+                                    progress=None if args.quiet else progress)
 
     data = asyncio.run(with_store(args.database, run))
+    if bars:
+        bars[0].done()
     if data is None:
         print(f"no contact {args.contact!r} (a contact id, user_id, email or visitor id)", file=sys.stderr)
         return 1
@@ -613,6 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--contact", required=True, help="contact id, user_id, email or visitor id")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
     export.add_argument("--app-id", help="the workspace (default: the only one)")
+    export.add_argument("--quiet", action="store_true", help="no progress bar (it is only drawn on a terminal)")
     export.add_argument("--database", default=default_db, help=db_help)
     export.set_defaults(func=cmd_export)
 

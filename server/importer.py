@@ -586,11 +586,13 @@ async def find_person(store: SQLStore, ws: Workspace, ident: str) -> Contact | N
             or await store.find_contact(ws, visitor_id=ident))
 
 
-async def export_contact(store: SQLStore, ws: Workspace, ident: str) -> dict[str, Any] | None:
+async def export_contact(store: SQLStore, ws: Workspace, ident: str,
+                         progress: Callable[[int, int], None] | None = None) -> dict[str, Any] | None:
+    """The person's export (``store.contact_export``, ``progress`` as there) and their conversations."""
     contact = await find_person(store, ws, ident)
     if contact is None:
         return None
-    data: dict[str, Any] | None = await store.contact_export(ws, contact.id)
+    data: dict[str, Any] | None = await store.contact_export(ws, contact.id, progress=progress)
     if data is not None:
         # Everything the person wrote and was answered, with the closes and assignments (GDPR access).
         found = await store.conversations.for_contact(ws, data["contact"]["id"])

@@ -16,7 +16,7 @@ import json
 import secrets
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import page_views
@@ -24,6 +24,7 @@ from .db import Conn, Database
 from .models import USER, VISITOR, Contact, Merge, StoredEvent, Workspace
 
 DAY = 86400
+EXPORT_CHUNK = 5000  # events read per query by an export, between two progress reports
 _IN_CHUNK = 500  # identifiers per ``IN (…)`` list (SQLite allows 32,766 parameters; PostgreSQL 32,767)
 
 
@@ -328,10 +329,13 @@ class SourcesStore:
                                     (workspace.id, root.id))
         return [root.id, *(r["id"] for r in rows)]
 
-    async def contact_export(self, workspace: Workspace, contact_id: str) -> dict[str, Any] | None:
+    async def contact_export(self, workspace: Workspace, contact_id: str,
+                             progress: Callable[[int, int], None] | None = None) -> dict[str, Any] | None:
         """Everything stored about one person: the contact (every column), the contacts merged into it, the
-        merge history, Stripe customer ids, imported event summaries, and *every* stored event of all of them,
-        oldest first (also visitor-phase events that the timeline hides; ``in_history`` says which)."""
+        merge history, Stripe customer ids, imported event summaries, and *every* stored event and page view
+        of all of them, oldest first (also visitor-phase ones that the timeline hides; ``in_history`` says
+        which). Events are read :data:`EXPORT_CHUNK` at a time, each contact's in its index order, and
+        ``progress(rows read, rows in all)`` is called after each chunk (``trailmark export``'s bar)."""
         async with self.db.read() as conn:
             ids = await self._person_ids(conn, workspace, contact_id)
             if not ids:
@@ -348,11 +352,22 @@ class SourcesStore:
             customers = await conn.fetch_all(
                 f"SELECT customer_id FROM stripe_customers WHERE contact_id IN ({_marks(len(ids))}) "
                 "ORDER BY customer_id", ids)
-            event_rows = await conn.fetch_all(
-                "SELECT e.id, e.contact_id, e.created_at, e.received_at, e.role, e.source, e.metadata, "
-                "e.metadata_types, n.name FROM events e JOIN event_names n ON n.id = e.event_name_id "
-                f"WHERE e.contact_id IN ({_marks(len(ids))}) ORDER BY e.created_at, e.id", ids)
+            counted = await conn.fetch_one(
+                f"SELECT (SELECT COUNT(*) FROM events WHERE contact_id IN ({_marks(len(ids))})) + (SELECT COUNT(*) "
+                f"FROM page_views WHERE contact_id IN ({_marks(len(ids))})) AS n", (*ids, *ids))
+            total = int(counted["n"]) if counted else 0
+            event_rows: list[Any] = []
+
+            def report(read_of_this_contact: int) -> None:
+                if progress:
+                    progress(len(event_rows) + read_of_this_contact, total)
+
+            for one in ids:
+                event_rows += await _events_in_chunks(conn, one, report)
+            event_rows.sort(key=lambda r: (r["created_at"], r["id"]))
             view_rows = await page_views.export_rows(conn, ids)
+            if progress:
+                progress(len(event_rows) + len(view_rows), total)
         events = []
         for r in event_rows:
             event = StoredEvent.from_row(r)
@@ -417,6 +432,23 @@ class SourcesStore:
 
         result: dict[str, Any] | None = await self.db.write(job)
         return result
+
+
+async def _events_in_chunks(conn: Conn, contact_id: str, read: Callable[[int], None]) -> list[Any]:
+    """Every event of one contact, oldest first, :data:`EXPORT_CHUNK` rows per query down its
+    ``(contact_id, created_at, id)`` index; ``read(rows so far)`` after each query."""
+    rows: list[Any] = []
+    while True:
+        after = "" if not rows else " AND (e.created_at > ? OR (e.created_at = ? AND e.id > ?))"
+        last = [] if not rows else [rows[-1]["created_at"], rows[-1]["created_at"], rows[-1]["id"]]
+        chunk = await conn.fetch_all(
+            "SELECT e.id, e.contact_id, e.created_at, e.received_at, e.role, e.source, e.metadata, "
+            "e.metadata_types, n.name FROM events e JOIN event_names n ON n.id = e.event_name_id "
+            f"WHERE e.contact_id = ?{after} ORDER BY e.created_at, e.id LIMIT ?", (contact_id, *last, EXPORT_CHUNK))
+        rows += chunk
+        read(len(rows))
+        if len(chunk) < EXPORT_CHUNK:
+            return rows
 
 
 def _contact_json(row: Any) -> dict[str, Any]:
