@@ -112,6 +112,7 @@ def describe_settings(ws: Workspace) -> str:
              + (f"only {', '.join(ws.browser_event_names)}" if ws.browser_event_names else "any name"),
              f"  consent required:      {'yes' if ws.consent_required else 'no'}",
              f"  honour GPC / DNT:      {'yes' if ws.honour_gpc else 'no'}",
+             f"  page views:            {'recorded' if ws.page_views else 'off'}",
              f"  identity secret:       {ws.identity_secret}"]
     if ws.previous_identity_secret and ws.previous_secret_expires_at:
         until = datetime.fromtimestamp(ws.previous_secret_expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -175,8 +176,10 @@ def browser_event_names(args: argparse.Namespace) -> list[str] | None:
 
 
 def _privacy_flags(args: argparse.Namespace) -> dict[str, bool]:
-    """``--consent-required`` / ``--honour-gpc`` (and their ``--no-`` forms) as workspace fields."""
-    fields = {"consent_required": args.consent_required, "honour_gpc": args.honour_gpc}
+    """``--consent-required`` / ``--honour-gpc`` / ``--page-views`` (and their ``--no-`` forms) as workspace
+    fields."""
+    fields = {"consent_required": args.consent_required, "honour_gpc": args.honour_gpc,
+              "page_views": args.page_views}
     return {k: v for k, v in fields.items() if v is not None}
 
 
@@ -335,10 +338,20 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .gdpr import export_contact
 
+    bars: list[ProgressBar] = []
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(ProgressBar(f"exporting {args.contact}", total))
+        bars[0].update(done)
+
     async def run(store: SQLStore) -> Any:
-        return await export_contact(store, await pick_workspace(store, args.app_id), args.contact)
+        return await export_contact(store, await pick_workspace(store, args.app_id), args.contact,
+                                    progress=None if args.quiet else progress)
 
     data = asyncio.run(with_store(args.database, run))
+    if bars:
+        bars[0].done()
     if data is None:
         print(f"no contact {args.contact!r} (a contact id, user_id, email or visitor id)", file=sys.stderr)
         return 1
@@ -520,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  trailmark workspace set --app-id k3x9q2ab --enforce-identity-verification --retention-days 30\n"
                "  trailmark workspace set --rotate-identity-secret\n"
                "  trailmark workspace set --consent-required --honour-gpc   (docs/privacy.md)\n"
+               "  trailmark workspace set --no-page-views\n"
                "  trailmark workspace set --rotate-signing-key   (after a database leak: docs/security.md)\n"
                "  trailmark workspace list --json")
     ws.add_argument("action", choices=["create", "list", "set"])
@@ -536,6 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "Intercom('consent', 'granted') (docs/privacy.md)")
     ws.add_argument("--honour-gpc", action=argparse.BooleanOptionalAction, default=None,
                     help="Global Privacy Control and Do Not Track count as a refusal of consent")
+    ws.add_argument("--page-views", action=argparse.BooleanOptionalAction, default=None,
+                    help="record the page views the snippet sends (default on); --no-page-views drops them and "
+                         "the snippet stops sending them")
     ws.add_argument("--retention-days", type=int,
                     help="set: how long anonymous visitors' events are kept, and how far back a new lead's history "
                          "reaches (default 90)")
@@ -606,6 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--contact", required=True, help="contact id, user_id, email or visitor id")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
     export.add_argument("--app-id", help="the workspace (default: the only one)")
+    export.add_argument("--quiet", action="store_true", help="no progress bar (it is only drawn on a terminal)")
     export.add_argument("--database", default=default_db, help=db_help)
     export.set_defaults(func=cmd_export)
 

@@ -3,6 +3,7 @@ Erasure is the store's ``delete_contact`` (the CLI's ``delete-contact`` and REST
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .contact_lookup import find_person
@@ -10,13 +11,14 @@ from .store import SQLStore
 from .store.models import Workspace
 
 
-async def export_contact(store: SQLStore, ws: Workspace, ident: str) -> dict[str, Any] | None:
-    """The contact ``ident`` names (id, user_id, email or visitor id), the contacts merged into it, their events
-    and conversations; None when nobody matches."""
+async def export_contact(store: SQLStore, ws: Workspace, ident: str,
+                         progress: Callable[[int, int], None] | None = None) -> dict[str, Any] | None:
+    """The contact ``ident`` names (id, user_id, email or visitor id), the contacts merged into it, their events,
+    page views and conversations (``progress`` as in ``store.contact_export``); None when nobody matches."""
     contact = await find_person(store, ws, ident)
     if contact is None:
         return None
-    data: dict[str, Any] | None = await store.contact_export(ws, contact.id)
+    data: dict[str, Any] | None = await store.contact_export(ws, contact.id, progress=progress)
     if data is not None:
         # Everything the person wrote and was answered, with the closes and assignments.
         found = await store.conversations.for_contact(ws, data["contact"]["id"])

@@ -9,12 +9,15 @@ all-or-nothing and the endpoint answers 2xx only after the commit.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ApiError, bad_request, missing, unprocessable
 from .limits import has_nul
-from .metadata import InvalidEventName, normalize_event_name, validate_metadata
+from .metadata import RENAMED_EVENT_NAME, InvalidEventName, is_renamed, normalize_event_name, validate_metadata
+from .page_views import is_page_view, validate_page_view
 from .store.models import NewEvent
+from .store.page_views import NewPageView
 
 MAX_EVENTS_PER_BATCH = 100
 MAX_CLIENT_ID_LENGTH = 64
@@ -65,11 +68,29 @@ def validate_event(raw: Any, *, strict: bool, now: int, dedupe_key: str, field_p
                      f"{field_prefix}metadata.{d['key']}")
         raise err
     return NewEvent(event_name=name, created_at=created_at, dedupe_key=dedupe_key, metadata=clean.values,
-                    metadata_types=clean.types, dropped=dropped)
+                    metadata_types=clean.types, dropped=dropped, renamed=is_renamed(raw["event_name"]))
 
 
-def validate_browser_batch(data: dict[str, Any], *, strict: bool) -> list[NewEvent]:
-    """The shim's ``events`` array: each event carries a client id that makes retries count once."""
+def reported_drops(event: NewEvent) -> list[dict[str, str]]:
+    """What the sender is told was changed in its event: the dropped metadata entries, and a renamed event name
+    reported the same way (``{"key": "event_name", "reason", "stored_as"}``: a constant reason, the stored name
+    apart). A rename is not a dropped entry: the admin's drop counts and the import summary leave it out."""
+    if not event.renamed:
+        return event.dropped
+    return [*event.dropped, {"key": "event_name", "reason": RENAMED_EVENT_NAME, "stored_as": event.event_name}]
+
+
+@dataclass
+class BrowserBatch:
+    """The shim's batch, checked: its events and its page views, each with its position in the batch."""
+
+    events: list[tuple[int, NewEvent]] = field(default_factory=list)
+    page_views: list[tuple[int, NewPageView]] = field(default_factory=list)
+
+
+def validate_browser_batch(data: dict[str, Any], *, strict: bool) -> BrowserBatch:
+    """The shim's ``events`` array: events and page views (server/page_views.py), each carrying a client id
+    that makes retries count once."""
     events = data.get("events")
     if not isinstance(events, list):
         raise bad_request("events must be a list", "events")
@@ -78,7 +99,7 @@ def validate_browser_batch(data: dict[str, Any], *, strict: bool) -> list[NewEve
     if len(events) > MAX_EVENTS_PER_BATCH:
         raise ApiError(413, "request_too_large", f"at most {MAX_EVENTS_PER_BATCH} events per request", "events")
     now = int(time.time())
-    out, seen = [], set()
+    out, seen = BrowserBatch(), set()
     for i, raw in enumerate(events):
         client_id = raw.get("id") if isinstance(raw, dict) else None
         if not isinstance(client_id, str) or not client_id or len(client_id) > MAX_CLIENT_ID_LENGTH:
@@ -89,6 +110,11 @@ def validate_browser_batch(data: dict[str, Any], *, strict: bool) -> list[NewEve
         if client_id in seen:
             raise bad_request(f"events[{i}].id is repeated in this batch", f"events[{i}].id")
         seen.add(client_id)
-        out.append(validate_event(raw, strict=strict, now=now, dedupe_key="c:" + client_id,
-                                  field_prefix=f"events[{i}]."))
+        if is_page_view(raw):
+            created_at = read_created_at(raw.get("created_at"), now, f"events[{i}].created_at")
+            out.page_views.append((i, validate_page_view(raw, created_at=created_at, dedupe_key="c:" + client_id,
+                                                         field_prefix=f"events[{i}].")))
+        else:
+            out.events.append((i, validate_event(raw, strict=strict, now=now, dedupe_key="c:" + client_id,
+                                                 field_prefix=f"events[{i}].")))
     return out

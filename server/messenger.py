@@ -11,10 +11,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from . import identity, messenger_messages
+from . import identity, messenger_messages, page_views
 from .errors import ApiError, bad_request, not_found
 from .http_edge import read_json_object, reject_nul, reject_nul_in, set_cors
-from .ingest import validate_browser_batch
+from .ingest import reported_drops, validate_browser_batch
 from .limits import MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES
 from .origins import check_origin, cors_headers
 from .snippet import shim_for
@@ -222,7 +222,8 @@ async def ping(request: Request) -> Response:
     await store.touch_contact(ws, current.id, attrs, name=_text(user.get("name")))
     # Team replies the contact has not read: the launcher's badge. A visitor has written nothing yet.
     unread = 0 if current.role == "visitor" else await store.conversations.unread_for_contact(ws, current.id)
-    extra: dict[str, Any] = {"unread": unread}
+    # Whether the shim records page views: it stops when the workspace has switched them off.
+    extra: dict[str, Any] = {"unread": unread, "page_views": ws.page_views}
     # A page view: the posts and chats waiting for it (server-side events, Intercom's POST /messages).
     pending = await messenger_messages.hand_over_pending(store, ws, current)
     if pending:
@@ -241,19 +242,26 @@ async def events(request: Request) -> Response:
                        "The session token is missing, forged, expired or from another workspace; ping again",
                        "session")
     batch = validate_browser_batch(data, strict=ws.strict_metadata)
-    results = await store.append_events(AppendRequest(ws.id, contact_id, "js", batch,
-                                                      browser=browser_names(request, ws)))
+    events = [e for _, e in batch.events]
+    results = await store.append_events(AppendRequest(ws.id, contact_id, "js", events,
+                                                      browser=browser_names(request, ws))) if events else []
+    # Page views are stored apart from events (server/page_views.py); both are committed before the answer.
+    view_results = await page_views.record(store, ws, contact_id, [v for _, v in batch.page_views])
     raw_events = data["events"]
-    body = []
-    for raw, event, result in zip(raw_events, batch, results, strict=True):
-        item: dict[str, Any] = {"id": raw["id"], "status": result.status}
+    body: list[dict[str, Any]] = [{}] * len(raw_events)
+    for (i, event), result in zip(batch.events, results, strict=True):
+        item: dict[str, Any] = {"id": raw_events[i]["id"], "status": result.status}
         if result.reason:
             item["reason"] = result.reason
-        if event.dropped:
-            item["dropped_metadata"] = event.dropped
-        body.append(item)
+        dropped = reported_drops(event)
+        if dropped:
+            item["dropped_metadata"] = dropped
+        body[i] = item
+    for (i, _), result in zip(batch.page_views, view_results, strict=True):
+        body[i] = {"id": raw_events[i]["id"], "status": result.status, "type": page_views.PAGE_VIEW_TYPE,
+                   **({"reason": result.reason} if result.reason else {})}
     answer: dict[str, Any] = {"type": "event.batch", "results": body}
-    shown = await messenger_messages.for_batch(store, ws, contact_id, batch, results,
+    shown = await messenger_messages.for_batch(store, ws, contact_id, events, results,
                                                messenger_messages.page_of(data))
     if shown:
         answer["messages"] = shown

@@ -68,6 +68,16 @@ class InvalidEventName(ValueError):
     pass
 
 
+# What the sender hears when its event name had a '.' or '$' (the name is stored renamed, never refused). One
+# text for every rename, so reports that count reasons group them; the stored name goes in its own field.
+RENAMED_EVENT_NAME = "'.' and '$' are not allowed in event names: stored renamed (see stored_as)"
+
+
+def is_renamed(raw: Any) -> bool:
+    """Does normalising this (valid) event name replace a '.' or '$'?"""
+    return isinstance(raw, str) and ("." in raw or "$" in raw)
+
+
 def normalize_event_name(raw: Any) -> str:
     """Trim, lower-case, and replace ``.``/``$`` by ``-`` (Intercom's v1 event model)."""
     if type(raw) is str:

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from .errors import ApiError, bad_request, not_found
 from .http_edge import int_param, json_query, read_json, reject_nul
-from .ingest import read_created_at, validate_event
+from .ingest import read_created_at, reported_drops, validate_event
 from .messages.engine import for_server_events
 from .metadata import InvalidEventName, normalize_event_name
 from .rest_auth import rest_workspace
@@ -81,8 +81,9 @@ async def create_event(request: Request) -> Response:
     [result] = await store.append_events(AppendRequest(ws.id, contact.id, "rest", [event]))
     await for_server_events(store, ws, contact, [event], [result], source="rest")  # posts, chats: pending
     headers = {"X-Trailmark-Event-Status": result.status}
-    if event.dropped:
-        headers["X-Trailmark-Dropped-Metadata"] = json.dumps(event.dropped)
+    dropped = reported_drops(event)
+    if dropped:
+        headers["X-Trailmark-Dropped-Metadata"] = json.dumps(dropped)
     return Response(status_code=202, headers=headers)
 
 

@@ -2,12 +2,16 @@
 // window.Intercom, boots from window.intercomSettings, replays the queued calls, sends pings and events,
 // and loads the contact panel (panel.js: launcher, show/showNewMessage/hide) through which a visitor
 // becomes a lead.
-// Wire protocol: docs/protocol.md. JS API and loaders: shared intercom-api.md sections 7-9.
+// Wire protocol: docs/protocol.md. JS API (the Intercom calls it answers) and loaders: docs/api.md.
 //
 // This readable file is the source of truth. The server serves dist/shim.min.js, built from it by
 // `npm --prefix snippet run build` (terser, ES2017); tests/test_snippet.py fails when the dist is stale.
 // ES2017 only (no ?. or ??): terser does not transpile. Budget: 3.5 KB gzipped as served
 // (python bench/snippet_size.py).
+//
+// Page views (docs/protocol.md, "Page views"): the page at boot and each SPA navigation (history.pushState /
+// replaceState, popstate), one per new URL, queued and sent like events (a client id each, so a resend counts
+// once). Never before consent; not at all once a ping answer says the workspace switched them off.
 //
 // Consent (docs/privacy.md): ok says whether this page may set cookies, write storage and send. The
 // server writes the workspace's consent settings into CONSENT below when it serves this file, so they
@@ -71,6 +75,25 @@
   const trim = () => Q.splice(0, Q.length - 100);
   // 128 random bits (getRandomValues, unlike randomUUID, works on plain-http sites too).
   const uuid = () => crypto.getRandomValues(new Uint32Array(4)).join('-');
+  const enqueue = (e) => {
+    e.id = uuid();
+    e.created_at = Math.floor(Date.now() / 1000);
+    Q.push(e);
+    trim();
+    save();
+    soon();
+  };
+  // pv: page views wanted (until a ping answer says otherwise); seen: the URL last recorded, which is also
+  // the next SPA page view's referrer.
+  let pv = 1;
+  let seen;
+  const view = () => {
+    const url = location.href;
+    if (booted && ok && pv && url != seen) {
+      enqueue({ type: 'page_view', url, title: d.title, referrer: seen || d.referrer });
+      seen = url;
+    }
+  };
 
   // Boolean flags start undefined (false). epoch counts shutdowns: a ping answer from before one is stale.
   // convo is the contact panel's pending first contact: [email, message, callback(status, json)].
@@ -153,6 +176,7 @@
     if (st == 200) {
       fails = 0;
       keep(j);
+      pv = j.page_views !== false;
       (j.warnings || []).forEach((x) => warn(x));
       setUnread(j.unread);
       render(j.messages);
@@ -188,7 +212,9 @@
       const ids = (j.results || []).map((r) => {
         const dm = (r.dropped_metadata || []).map((x) => x.key + ' (' + x.reason + ')').join(', ');
         const why = r.reason ? r.status + ': ' + r.reason : dm && 'metadata dropped: ' + dm;
-        if (why) warn('event "' + (batch.find((x) => x.id == r.id) || r).event_name + '" ' + why);
+        const e = batch.find((x) => x.id == r.id) || r;
+        // A page view dropped because the workspace switched them off is no mistake of the page's.
+        if (why && !e.url) warn('event "' + e.event_name + '" ' + why);
         return r.id;
       });
       if (j.results) gone = batch.filter((e) => ids.indexOf(e.id) > -1);
@@ -288,6 +314,7 @@
       anonymous = false;
       booted = Intercom.booted = needPing = true;
       soon();
+      view();
       ui();
       readyFns.splice(0).forEach((fn) => call(fn));
     },
@@ -310,6 +337,7 @@
       setCookie('id', '', 0);
       setCookie('session', '', 0);
       epoch++;
+      seen = 0;
       settings = {};
       bootJSON = null;
       booted = Intercom.booted = needPing = false;
@@ -323,12 +351,9 @@
       if (typeof name != 'string' || !name.trim() || metadata != null && (typeof metadata != 'object' || Array.isArray(metadata))) {
         return warn('trackEvent(name, metadata?) got', name, metadata);
       }
-      const e = { id: uuid(), event_name: name, created_at: Math.floor(Date.now() / 1000) };
+      const e = { event_name: name };
       if (metadata) e.metadata = copy(metadata);
-      Q.push(e);
-      trim();
-      save();
-      soon();
+      enqueue(e);
     },
     // The page's consent manager calls this on every page load: 'granted' sends what waited (ping,
     // events) and lets cookies and storage be written; anything else drops the waiting events and
@@ -339,6 +364,8 @@
         save();
         ui();
         soon();
+        // The page being viewed now, with consent; nothing of it was recorded before.
+        view();
       } else {
         Q = [];
         clearTimeout(timer);
@@ -442,6 +469,18 @@
         // Never in the way of the page going away.
       }
     });
+    // SPA navigations: after the page's own call (which may throw, as it would without us), and a tick
+    // later, once the page's router has set the new title.
+    const nav = () => setTimeout(guard(view));
+    ['pushState', 'replaceState'].forEach((k) => {
+      const f = history[k];
+      history[k] = function (...a) {
+        const r = f.apply(this, a);
+        nav();
+        return r;
+      };
+    });
+    w.addEventListener('popstate', nav);
     // custom_launcher_selector: any element matching it, now or added later, opens the panel.
     d.addEventListener('click', guard((e) => {
       const sel = settings.custom_launcher_selector;

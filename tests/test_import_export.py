@@ -420,3 +420,43 @@ async def _import_non_finite(store: Any, tmp_path: Path) -> None:
     assert summary.rejected == 3
     reasons = summary.as_dict()["rejected_reasons"]
     assert [r["count"] for r in reasons] == [3] and "not valid JSON" in reasons[0]["reason"], reasons
+
+
+async def test_export_reads_in_chunks_reports_progress_and_keeps_the_order(harness, monkeypatch):
+    from trailmark.store import sources_store
+
+    h = harness
+    _, user = await seed_person(h)
+    whole = await h.store.contact_export(h.workspace, user.id)
+    monkeypatch.setattr(sources_store, "EXPORT_CHUNK", 1)  # a query per event: the chunked reads are exercised
+    reports: list[tuple[int, int]] = []
+    chunked = await h.store.contact_export(h.workspace, user.id,
+                                           progress=lambda done, total: reports.append((done, total)))
+    assert chunked is not None and whole is not None
+    assert chunked["events"] == whole["events"] and len(chunked["events"]) == 3
+    assert [e["event_name"] for e in chunked["events"]] == ["ancient-visit", "viewed-pricing", "paid"]  # oldest first
+    assert reports[-1] == (3, 3) and len(reports) > 3
+    assert [d for d, _ in reports] == sorted(d for d, _ in reports)
+
+
+def test_cli_export_draws_progress_on_a_terminal_only(tmp_path, capsys, monkeypatch):
+    db = str(tmp_path / "cli.db")
+    assert cli.main(["workspace", "create", "--database", db, "--json"]) == 0
+    capsys.readouterr()
+    path = write_jsonl(tmp_path / "e.jsonl", [{"event_name": "e", "created_at": int(time.time()) - DAY + i,
+                                               "user_id": "u1"} for i in range(20)])
+    assert cli.main(["import", str(path), "--database", db, "--quiet"]) == 0
+    capsys.readouterr()
+    out_file = tmp_path / "u1.json"
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # progress is drawn on a terminal only
+    assert cli.main(["export", "--contact", "u1", "--database", db, "-o", str(out_file)]) == 0
+    _, err = capsys.readouterr()
+    assert "exporting u1" in err and "rows/s" in err  # tqdm: a rate (and an ETA while running)
+    assert len(json.loads(out_file.read_text())["events"]) == 20
+    assert cli.main(["export", "--contact", "u1", "--database", db, "-o", str(out_file), "--quiet"]) == 0
+    _, err = capsys.readouterr()
+    assert "exporting" not in err and "wrote" in err
+    monkeypatch.undo()
+    assert cli.main(["export", "--contact", "u1", "--database", db]) == 0  # not a terminal: JSON only, no bar
+    out, err = capsys.readouterr()
+    assert json.loads(out)["contact"]["external_id"] == "u1" and err == ""

@@ -318,7 +318,10 @@ async def test_event_name_is_normalised_and_metadata_typed_at_ingest(harness):
     r = await h.track(me["session"], {"id": "n1", "event_name": "  Completed.Order ", "metadata": {
         "Order_Number": {"url": "https://shop.example/o/1", "value": "TX186373"},
         "price": {"amount": 34999, "currency": "EUR"}, "paid_at": 1392036272, "invoice": "in_1MtHbELkdIwHu7ix"}})
-    assert r.json()["results"] == [{"id": "n1", "status": "accepted"}]
+    # The rename is reported like a dropped entry: one reason text for every rename, the stored name apart.
+    assert r.json()["results"] == [{"id": "n1", "status": "accepted", "dropped_metadata": [
+        {"key": "event_name", "reason": "'.' and '$' are not allowed in event names: stored renamed (see stored_as)",
+         "stored_as": "completed-order"}]}]
     [stored] = await events_of(h, me["contact"]["id"])
     assert stored.event_name == "completed-order"
     assert stored.metadata == {"order_number": {"url": "https://shop.example/o/1", "value": "TX186373"},

@@ -420,3 +420,45 @@ def test_key_and_name_caches_are_bounded_and_keep_refusing() -> None:
             normalize_event_name("  ")
         with pytest.raises(InvalidEventName, match="string"):
             normalize_event_name(5)
+
+
+def test_a_renamed_event_name_is_reported_like_a_dropped_entry_with_one_reason_text() -> None:
+    from trailmark.ingest import reported_drops, validate_event
+    from trailmark.metadata import RENAMED_EVENT_NAME
+
+    for raw, stored in (("checkout.completed", "checkout-completed"), (" Cart$Total ", "cart-total")):
+        # Strict or not: a rename is never a refusal.
+        event = validate_event({"event_name": raw, "metadata": {"flag": True}}, strict=False, now=1_800_000_000,
+                               dedupe_key="k")
+        assert event.event_name == stored
+        # The metadata drops (what the admin and the import summary count) hold only real drops ...
+        assert [d["key"] for d in event.dropped] == ["flag"]
+        # ... and the sender hears of the rename as well, with a constant reason and the name apart.
+        assert reported_drops(event)[1:] == [{"key": "event_name", "reason": RENAMED_EVENT_NAME, "stored_as": stored}]
+        assert validate_event({"event_name": raw}, strict=True, now=1_800_000_000, dedupe_key="k").renamed
+    plain = validate_event({"event_name": "Checkout-Completed"}, strict=True, now=1_800_000_000, dedupe_key="k")
+    assert not plain.renamed and reported_drops(plain) == []
+
+
+async def test_rest_and_segment_senders_hear_about_a_renamed_event(harness) -> None:
+    import base64
+    import json
+    import time
+
+    from trailmark.metadata import RENAMED_EVENT_NAME
+
+    h = harness
+    user = await h.store.create_contact(h.workspace, "user", external_id="u1")
+    r = await h.client.post("/events", json={"event_name": "a$b", "user_id": "u1", "created_at": int(time.time()) - 60},
+                            headers=h.auth)
+    assert r.status_code == 202, r.text
+    assert json.loads(r.headers["X-Trailmark-Dropped-Metadata"]) == [
+        {"key": "event_name", "reason": "'.' and '$' are not allowed in event names: stored renamed (see stored_as)",
+         "stored_as": "a-b"}]
+    assert [e.event_name for e in await h.store.events_for(h.workspace, user, limit=10)] == ["a-b"]
+    # Segment's track (Basic auth with the access token, as tests/test_segment.py posts).
+    auth = "Basic " + base64.b64encode(f"{h.workspace.access_token}:".encode()).decode()
+    r = await h.client.post("/v1/track", json={"userId": "u1", "event": "Order.Completed"},
+                            headers={"Authorization": auth})
+    assert r.status_code == 200, r.text
+    assert r.json()["dropped"] == [{"key": "event_name", "reason": RENAMED_EVENT_NAME, "stored_as": "order-completed"}]

@@ -1,5 +1,5 @@
-"""The contact list's filters in the URL: ``role``, filter rows ``e0/op0/n0``, ``e1/op1/n1``, … and the
-keyset cursor ``after``.
+"""The contact list's filters in the URL: ``role``, filter rows ``e0/op0/n0``, ``e1/op1/n1``, …, ``url``
+("visited a URL containing …", page views) and the keyset cursor ``after``.
 
 Plain GET parameters, so a filtered list is a link a teammate can bookmark or share, and the page works
 without JavaScript: the form submits the rows it shows plus one empty row to fill in.
@@ -14,7 +14,7 @@ from starlette.datastructures import QueryParams
 
 from ..limits import MAX_SQL_INT, ascii_int
 from ..metadata import display_name
-from ..store.admin_reads import EVENT_FILTER_OPS, OPS_WITH_VALUE, EventFilter
+from ..store.admin_reads import EVENT_FILTER_OPS, MAX_URL_FILTER, OPS_WITH_VALUE, EventFilter
 from ..store.models import ROLES
 
 MAX_FILTER_ROWS = 10
@@ -56,10 +56,15 @@ class ContactQuery:
     role: str | None = None
     rows: list[FilterRow] = field(default_factory=list)
     after: tuple[int, str] | None = None
+    url: str = ""  # visited a URL containing this (after the event rows, so their stats keep their places)
 
     @property
     def filters(self) -> list[EventFilter]:
-        return [f for f in (row.as_filter() for row in self.rows) if f is not None]
+        found = [f for f in (row.as_filter() for row in self.rows) if f is not None]
+        return [*found, EventFilter.visited(self.url)] if self.url else found
+
+    def describe_url(self) -> str:
+        return f"visited a URL containing “{self.url}”"
 
     def params(self, *, role: str | bool | None = False, after: tuple[int, str] | None = None,
                without: int | None = None) -> str:
@@ -74,6 +79,8 @@ class ContactQuery:
             pairs += [(f"e{i}", row.event_name), (f"op{i}", row.op)]
             if row.op in OPS_WITH_VALUE:
                 pairs.append((f"n{i}", row.value))
+        if self.url:
+            pairs.append(("url", self.url))
         if after is not None:
             pairs.append(("after", f"{after[0]}:{after[1]}"))
         return urlencode(pairs)
@@ -89,6 +96,7 @@ def parse(params: QueryParams) -> ContactQuery:
         if not name and f"op{i}" not in params:
             continue
         query.rows.append(FilterRow(name, op, value, _row_error(name, op, value)))
+    query.url = (params.get("url") or "").strip()[:MAX_URL_FILTER]
     query.after = _cursor(params.get("after"))
     return query
 

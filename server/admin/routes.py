@@ -24,11 +24,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from ..assets import package_file
 from ..domain_errors import DomainError
 from ..event_filter_labels import OP_LABELS
-from ..limits import ascii_int
 from ..store import SQLStore
 from ..store.admin_reads import OPS_WITH_VALUE, ContactPage, Teammate
 from ..store.models import VISITOR, Workspace
 from . import filters as contact_filters
+from . import timeline
 from .auth import (
     Session,
     SessionCodec,
@@ -38,7 +38,7 @@ from .auth import (
     verify_password_async,
 )
 from .charts import daily_chart
-from .render import show_avatar, show_metadata
+from .render import show_avatar
 from .templating import SECURITY_HEADERS, page
 from .throttle import SignInThrottle
 
@@ -273,12 +273,9 @@ async def contact(admin: Admin) -> Response:
     person = await _contact_or_none(admin)
     if person is None:
         return not_found(admin, "contact")
-    before = _event_cursor(admin.request.query_params.get("before"))
+    before = timeline.parse_cursor(admin.request.query_params.get("before"))
     only = admin.request.query_params.get("event", "").strip()[:255] or None
-    events = await admin.store.events_for(ws, person, limit=TIMELINE_PAGE + 1, before=before, event_name=only)
-    last = events[TIMELINE_PAGE - 1] if len(events) > TIMELINE_PAGE else None
-    older = (last.created_at, last.id) if last is not None else None
-    timeline = [(e, show_metadata(e.metadata, e.metadata_types)) for e in events[:TIMELINE_PAGE]]
+    page = await timeline.timeline_page(admin.store, ws, person, limit=TIMELINE_PAGE, before=before, event_name=only)
     summary = await admin.store.event_summary(ws, person)
     history = await admin.store.admin_merge_history(ws, person)
     survivor = await admin.store.get_contact(ws, person.merged_into) if person.merged_into else None
@@ -288,7 +285,7 @@ async def contact(admin: Admin) -> Response:
         expires_at = (oldest or person.last_seen_at or person.created_at) + ws.retention_days * DAY
     conversations = await admin.store.conversations.for_contact(ws, person.id) if person.role != VISITOR else []
     view = await admin.store.contact_view(ws, person.id)
-    return admin.render("contact.html", section="contacts", contact=person, timeline=timeline, older=older,
+    return admin.render("contact.html", section="contacts", contact=person, timeline=page.items, older=page.older,
                         avatar=show_avatar(view.avatar if view else None),
                         newer=before is not None, summary=summary, history=history, survivor=survivor,
                         expires_at=expires_at, retention_days=ws.retention_days, conversations=conversations,
@@ -331,14 +328,6 @@ async def undo_merge(admin: Admin) -> Response:
     else:
         admin.notice("Undone. The contacts and their events are as they were before.")
     return admin.redirect(f"/admin/contacts/{person.id}")
-
-
-def _event_cursor(raw: str | None) -> tuple[int, int] | None:
-    if not raw or ":" not in raw:
-        return None
-    created, _, event_id = raw.partition(":")
-    values = ascii_int(created), ascii_int(event_id)  # bounded: a 20-digit number would overflow SQL
-    return None if None in values else (values[0], values[1])  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------------------------ events

@@ -13,7 +13,7 @@ from typing import Any
 from ..origins import normalise_origin
 from ..store.models import Workspace
 
-SWITCHES = ("enforce_identity_verification", "strict_metadata", "consent_required", "honour_gpc")
+SWITCHES = ("enforce_identity_verification", "strict_metadata", "consent_required", "honour_gpc", "page_views")
 MIN_RETENTION, MAX_RETENTION = 1, 3650  # as `trailmark workspace set --retention-days`
 MAX_ORIGINS = 50
 GRACE_DAYS = (1, 7, 14, 30)

@@ -1,4 +1,5 @@
-"""Who the message is for: roles, the contact list's event filters, attribute conditions, the page's URL.
+"""Who the message is for: roles, the contact list's event filters (and its "visited a URL containing …"),
+attribute conditions, the page's URL.
 
 Event filters are Intercom's contact-list filters with the same definitions and the same SQL as the list
 (``store.admin_reads``): ``store.messages.event_filters_match`` evaluates them for one contact and
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..event_filter_labels import OP_LABELS
-from ..store.admin_reads import OPS_WITH_VALUE, EventFilter
+from ..store.admin_reads import OPS_WITH_VALUE, VISITED_URL, EventFilter
 from ..store.models import Contact
 from .document import AttributeCondition, Audience, PageCondition
 from .rules import History, Rule
@@ -63,6 +64,8 @@ def check_page(cond: PageCondition, page_url: str | None) -> Rule:
 
 
 def describe_filter(f: EventFilter) -> str:
+    if f.op == VISITED_URL:
+        return f"Visited a URL containing {f.url!r}"
     words = OP_LABELS[f.op]
     if f.op in OPS_WITH_VALUE:
         words = words.replace("…", str(f.value)) if "…" in words else f"{words} {f.value}"

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..metadata import InvalidEventName, check_key, is_http_url, normalize_event_name
-from ..store.admin_reads import EVENT_FILTER_OPS, OPS_WITH_VALUE, EventFilter
+from ..store.admin_reads import EVENT_FILTER_OPS, MAX_URL_FILTER, OPS_WITH_VALUE, VISITED_URL, EventFilter
 from ..store.models import ROLES
 from .pointer import join
 
@@ -409,8 +409,19 @@ def _audience(c: _Checker, raw: Any, pointer: str) -> Audience:
     events = []
     for i, raw_f in enumerate(c.array(a.get("events"), join(pointer, "events"))):
         fp = join(pointer, "events", i)
-        f = c.obj(raw_f, fp, ("op", "event", "value"))
-        op = c.choice(f.get("op"), join(fp, "op"), tuple(EVENT_FILTER_OPS))
+        f = c.obj(raw_f, fp, ("op", "event", "value", "url"))
+        op = c.choice(f.get("op"), join(fp, "op"), (*EVENT_FILTER_OPS, VISITED_URL))
+        if op == VISITED_URL:
+            # "Visited a URL containing …": the contact's page views, not an event.
+            url = c.text(f.get("url"), join(fp, "url"), required=True, limit=MAX_URL_FILTER) or ""
+            for extra in ("event", "value"):
+                if f.get(extra) is not None:
+                    c.bad(join(fp, extra), f"{VISITED_URL} takes only a url")
+            if url:
+                events.append(EventFilter.visited(url))
+            continue
+        elif f.get("url") is not None:
+            c.bad(join(fp, "url"), f"only {VISITED_URL} takes a url")
         name = ""
         try:
             name = normalize_event_name(f.get("event"))
@@ -548,7 +559,8 @@ def to_document(m: Message) -> dict[str, Any]:
     doc["trigger"] = trigger
     audience: dict[str, Any] = {"roles": list(m.audience.roles)}
     if m.audience.events:
-        audience["events"] = [_drop_none({"op": f.op, "event": f.event_name,
+        audience["events"] = [{"op": f.op, "url": f.url} if f.op == VISITED_URL else
+                              _drop_none({"op": f.op, "event": f.event_name,
                                           "value": f.value if f.op in OPS_WITH_VALUE else None})
                               for f in m.audience.events]
     if m.audience.attributes:

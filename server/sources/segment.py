@@ -47,7 +47,7 @@ from .. import identity
 from ..domain_errors import DomainError
 from ..errors import ApiError, api_error, bad_request, missing, unauthorized
 from ..http_edge import json_object, read_body, set_cors
-from ..ingest import read_created_at, validate_event
+from ..ingest import read_created_at, reported_drops, validate_event
 from ..limits import EMAIL, MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES, MAX_SAFE_INT
 from ..messages.engine import for_server_events
 from ..metadata import CONTROL_CHARS
@@ -319,7 +319,7 @@ def read_message(raw: Any, *, kind: str | None, strict: bool, now: int, prefix: 
                                    field_prefix=prefix)
     except ApiError as err:
         raise _segment_fields(err, prefix) from None
-    msg.dropped = msg.event.dropped
+    msg.dropped = reported_drops(msg.event)
     return msg
 
 

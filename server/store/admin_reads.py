@@ -24,6 +24,7 @@ from .db import Conn, Database
 from .history_stats import history_args, history_stats_sql
 from .models import ROLES, VISITOR, Contact, Merge, Workspace
 from .name_policy import WHY
+from .page_views import visited_condition, visited_stats
 from .sql_helpers import DAY
 
 SEEN = "COALESCE(c.last_seen_at, c.created_at)"
@@ -33,22 +34,34 @@ SEEN = "COALESCE(c.last_seen_at, c.created_at)"
 EVENT_FILTER_OPS = ("done", "not_done", "count_gt", "count_lt", "count_eq", "first_gt", "first_lt", "first_eq",
                     "last_gt", "last_lt", "last_eq")
 OPS_WITH_VALUE = frozenset(op for op in EVENT_FILTER_OPS if op not in ("done", "not_done"))
+# "Visited a URL containing …": about page views (store/page_views.py), not an event; its text is ``url``.
+VISITED_URL = "visited_url"
+MAX_URL_FILTER = 2048
 
 
 @dataclass(frozen=True)
 class EventFilter:
     """One filter row: ``op`` (a key of :data:`EVENT_FILTER_OPS`) about event ``event_name``; ``value`` is
-    the count or the number of days for the ops that take one."""
+    the count or the number of days for the ops that take one. Or :data:`VISITED_URL`, with no event name:
+    the contact viewed a page whose URL contains ``url`` (ignoring ASCII case)."""
 
     op: str
     event_name: str
     value: int = 0
+    url: str = ""
 
     def __post_init__(self) -> None:
-        if self.op not in EVENT_FILTER_OPS:
+        if self.op == VISITED_URL:
+            if not self.url or len(self.url) > MAX_URL_FILTER or self.event_name:
+                raise ValueError(f"visited_url takes a URL fragment of 1 to {MAX_URL_FILTER} characters, no event")
+        elif self.op not in EVENT_FILTER_OPS:
             raise ValueError(f"unknown event filter {self.op!r}")
         if self.value < 0:
             raise ValueError("the number must not be negative")
+
+    @classmethod
+    def visited(cls, url: str) -> EventFilter:
+        return cls(VISITED_URL, "", url=url)
 
 
 @dataclass(frozen=True)
@@ -164,7 +177,8 @@ def _pick_driver(filters: Sequence[EventFilter], names: dict[str, tuple[int, int
 
 
 def _needs_done(f: EventFilter) -> bool:
-    """Does the filter only match contacts that did the event at least once?"""
+    """Does the filter only match contacts that did the event at least once? (A URL filter is about page
+    views: it never drives the list from an event's aggregate.)"""
     return f.op in ("done", "count_gt") or f.op.startswith(("first", "last")) or (f.op == "count_eq" and f.value > 0)
 
 
@@ -195,7 +209,9 @@ def _condition(f: EventFilter, n: str, first: str, last: str, now: int) -> tuple
 def _correlated_condition(f: EventFilter, name_id: int, now: int) -> tuple[str, list[Any]]:
     """One filter checked for the contact ``c`` of the outer query: its own events and those of the
     contacts merged into it (``CROSS JOIN`` keeps SQLite's join order: merged contacts first, through their
-    index, then their events through ``(event_name_id, contact_id)``)."""
+    index, then their events through ``(event_name_id, contact_id)``). A URL filter probes page views."""
+    if f.op == VISITED_URL:
+        return visited_condition(f.url)
     own = f"FROM events e WHERE e.event_name_id = ? AND e.contact_id = c.id AND {_VISIBLE_OWN}"
     merged = (f"FROM contacts s CROSS JOIN events e WHERE s.merged_into = c.id AND e.contact_id = s.id "
               f"AND e.event_name_id = ? AND {_VISIBLE_SRC}")
@@ -305,7 +321,8 @@ class AdminReads:
                         rows += await self._driven_page(conn, base, base_args, edge, filters, name_ids, driver,
                                                         now, need - len(rows))
             contacts = [Contact.from_row(r) for r in rows[:limit]]
-            stats = [await _stats_for(conn, [c.id for c in contacts], name_id) for name_id in name_ids]
+            stats = [await visited_stats(conn, [c.id for c in contacts], f.url) if f.op == VISITED_URL
+                     else await _stats_for(conn, [c.id for c in contacts], name_ids[i]) for i, f in enumerate(filters)]
         listed = [ListedContact(c, tuple(s.get(c.id, (0, None, None)) for s in stats)) for c in contacts]
         more = len(rows) > limit
         return ContactPage(listed, (listed[-1].seen, listed[-1].contact.id) if more and listed else None)
@@ -355,11 +372,13 @@ class AdminReads:
 
     # ------------------------------------------------------------------ the profile
     async def admin_oldest_event_at(self, workspace: Workspace, contact_id: str) -> int | None:
-        """When the contact's own oldest stored event happened (a visitor's first event to expire)."""
+        """When the contact's own oldest stored event or page view happened (a visitor's first to expire)."""
         async with self.db.read() as conn:
             row = await conn.fetch_one(
-                "SELECT MIN(e.created_at) AS t FROM events e WHERE e.contact_id = ? AND e.workspace_id = ?",
-                (contact_id, workspace.id))
+                "SELECT MIN(t) AS t FROM (SELECT MIN(e.created_at) AS t FROM events e WHERE e.contact_id = ? "
+                "AND e.workspace_id = ? UNION ALL SELECT MIN(p.created_at) AS t FROM page_views p "
+                "WHERE p.contact_id = ? AND p.workspace_id = ?) AS m",
+                (contact_id, workspace.id, contact_id, workspace.id))
         return int(row["t"]) if row and row["t"] is not None else None
 
     async def admin_merge_history(self, workspace: Workspace, contact: Contact) -> list[MergeView]:

@@ -32,6 +32,7 @@ class Workspace:
     browser_event_names: tuple[str, ...] = ()
     consent_required: bool = False  # the shim waits for Intercom('consent', 'granted') (docs/privacy.md)
     honour_gpc: bool = False  # Global Privacy Control / Do Not Track mean "denied"
+    page_views: bool = True  # the shim records page views (server/page_views.py)
 
     @classmethod
     def from_row(cls, row: Any) -> Workspace:
@@ -47,7 +48,8 @@ class Workspace:
             browser_new_names_per_contact=row["browser_new_names_per_contact"],
             browser_new_names_per_address=row["browser_new_names_per_address"],
             browser_event_names=tuple(json.loads(row["browser_event_names"] or "[]")),
-            consent_required=bool(row["consent_required"]), honour_gpc=bool(row["honour_gpc"]))
+            consent_required=bool(row["consent_required"]), honour_gpc=bool(row["honour_gpc"]),
+            page_views=bool(row["page_views"]))
 
     def identity_secrets(self, now: int) -> list[str]:
         """The secrets that verify ``user_hash``/JWTs now: the current one, and the previous one during
@@ -71,6 +73,7 @@ class Workspace:
                 "browser_new_names_per_address": self.browser_new_names_per_address,
                 "browser_event_names": list(self.browser_event_names),
                 "consent_required": self.consent_required, "honour_gpc": self.honour_gpc,
+                "page_views": self.page_views,
                 "created_at": self.created_at}
 
     def public_dict(self) -> dict[str, Any]:
@@ -140,6 +143,7 @@ class NewEvent:
     metadata: dict[str, Any]
     metadata_types: dict[str, str]
     dropped: list[dict[str, str]] = field(default_factory=list)
+    renamed: bool = False  # its name had a '.' or '$' (stored with '-'): the sender is told (ingest.reported_drops)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+from . import page_views
 from .db import Conn, Database
 from .models import USER, VISITOR, Contact, Merge, StoredEvent, Workspace
 from .sql_helpers import DAY
@@ -25,6 +26,7 @@ from .sql_helpers import new_contact_id as _new_contact_id
 from .sql_helpers import now_s as _now
 from .sql_helpers import placeholders as _marks
 
+EXPORT_CHUNK = 5000  # events read per query by an export, between two progress reports
 _IN_CHUNK = 500  # identifiers per ``IN (…)`` list (SQLite allows 32,766 parameters; PostgreSQL 32,767)
 
 
@@ -316,10 +318,13 @@ class SourcesStore:
                                     (workspace.id, root.id))
         return [root.id, *(r["id"] for r in rows)]
 
-    async def contact_export(self, workspace: Workspace, contact_id: str) -> dict[str, Any] | None:
+    async def contact_export(self, workspace: Workspace, contact_id: str,
+                             progress: Callable[[int, int], None] | None = None) -> dict[str, Any] | None:
         """Everything stored about one person: the contact (every column), the contacts merged into it, the
-        merge history, Stripe customer ids, imported event summaries, and *every* stored event of all of them,
-        oldest first (also visitor-phase events that the timeline hides; ``in_history`` says which)."""
+        merge history, Stripe customer ids, imported event summaries, and *every* stored event and page view
+        of all of them, oldest first (also visitor-phase ones that the timeline hides; ``in_history`` says
+        which). Events are read :data:`EXPORT_CHUNK` at a time, each contact's in its index order, and
+        ``progress(rows read, rows in all)`` is called after each chunk (``trailmark export``'s bar)."""
         async with self.db.read() as conn:
             ids = await self._person_ids(conn, workspace, contact_id)
             if not ids:
@@ -336,10 +341,22 @@ class SourcesStore:
             customers = await conn.fetch_all(
                 f"SELECT customer_id FROM stripe_customers WHERE contact_id IN ({_marks(len(ids))}) "
                 "ORDER BY customer_id", ids)
-            event_rows = await conn.fetch_all(
-                "SELECT e.id, e.contact_id, e.created_at, e.received_at, e.role, e.source, e.metadata, "
-                "e.metadata_types, n.name FROM events e JOIN event_names n ON n.id = e.event_name_id "
-                f"WHERE e.contact_id IN ({_marks(len(ids))}) ORDER BY e.created_at, e.id", ids)
+            counted = await conn.fetch_one(
+                f"SELECT (SELECT COUNT(*) FROM events WHERE contact_id IN ({_marks(len(ids))})) + (SELECT COUNT(*) "
+                f"FROM page_views WHERE contact_id IN ({_marks(len(ids))})) AS n", (*ids, *ids))
+            total = int(counted["n"]) if counted else 0
+            event_rows: list[Any] = []
+
+            def report(read_of_this_contact: int) -> None:
+                if progress:
+                    progress(len(event_rows) + read_of_this_contact, total)
+
+            for one in ids:
+                event_rows += await _events_in_chunks(conn, one, report)
+            event_rows.sort(key=lambda r: (r["created_at"], r["id"]))
+            view_rows = await page_views.export_rows(conn, ids)
+            if progress:
+                progress(len(event_rows) + len(view_rows), total)
         events = []
         for r in event_rows:
             event = StoredEvent.from_row(r)
@@ -356,7 +373,8 @@ class SourcesStore:
                 "stripe_customer_ids": [r["customer_id"] for r in customers],
                 "event_summaries": [{k: r[k] for k in ("contact_id", "name", "count", "first_at", "last_at")}
                                     for r in summaries],
-                "events": events}
+                "events": events,
+                "page_views": [_page_view_json(r, contacts[r["contact_id"]].visitor_floor) for r in view_rows]}
 
     async def delete_contact(self, workspace: Workspace, contact_id: str) -> dict[str, Any] | None:
         """Erase one person: the live contact holding ``contact_id``, every contact merged into it, all
@@ -389,6 +407,7 @@ class SourcesStore:
                 [(int(r["n"]), int(r["n"]), r["event_name_id"], int(r["day"]))
                  for r in sorted(per_day, key=lambda r: (r["event_name_id"], int(r["day"])))])
             events = await conn.execute(f"DELETE FROM events WHERE contact_id IN ({marks})", ids)
+            await conn.execute(f"DELETE FROM page_views WHERE contact_id IN ({marks})", ids)
             await conn.execute(f"DELETE FROM event_summaries WHERE contact_id IN ({marks})", ids)
             merges = await conn.execute(
                 f"DELETE FROM merges WHERE workspace_id = ? "
@@ -404,11 +423,35 @@ class SourcesStore:
         return result
 
 
+async def _events_in_chunks(conn: Conn, contact_id: str, read: Callable[[int], None]) -> list[Any]:
+    """Every event of one contact, oldest first, :data:`EXPORT_CHUNK` rows per query down its
+    ``(contact_id, created_at, id)`` index; ``read(rows so far)`` after each query."""
+    rows: list[Any] = []
+    while True:
+        after = "" if not rows else " AND (e.created_at > ? OR (e.created_at = ? AND e.id > ?))"
+        last = [] if not rows else [rows[-1]["created_at"], rows[-1]["created_at"], rows[-1]["id"]]
+        chunk = await conn.fetch_all(
+            "SELECT e.id, e.contact_id, e.created_at, e.received_at, e.role, e.source, e.metadata, "
+            "e.metadata_types, n.name FROM events e JOIN event_names n ON n.id = e.event_name_id "
+            f"WHERE e.contact_id = ?{after} ORDER BY e.created_at, e.id LIMIT ?", (contact_id, *last, EXPORT_CHUNK))
+        rows += chunk
+        read(len(rows))
+        if len(chunk) < EXPORT_CHUNK:
+            return rows
+
+
 def _contact_json(row: Any) -> dict[str, Any]:
     """Every stored column of a contact (whatever later migrations add), custom attributes decoded."""
     out = {k: row[k] for k in row.keys()}  # noqa: SIM118 (sqlite3.Row and asyncpg.Record iterate over values)
     out["custom_attributes"] = json.loads(out.get("custom_attributes") or "{}")
     return out
+
+
+def _page_view_json(row: Any, floor: int | None) -> dict[str, Any]:
+    """A stored page view, and whether the timeline shows it (``in_history``, as for events)."""
+    visible = floor is None or row["role"] != VISITOR or row["created_at"] >= floor
+    return {**{k: row[k] for k in ("id", "contact_id", "role", "created_at", "received_at", "url", "title",
+                                   "referrer")}, "in_history": visible}
 
 
 def _merge_json(m: Merge) -> dict[str, Any]:

@@ -51,7 +51,9 @@ def host(page: Any, key: str) -> Any:
 
 def track(page: Any, name: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """trackEvent in the page; the messages the events answer carried."""
-    with page.expect_response(lambda r: r.url.endswith("/messenger/web/events")) as answer:
+    # The answer to the batch carrying this event (not one carrying the page view alone).
+    with page.expect_response(lambda r: r.url.endswith("/messenger/web/events")
+                              and f'"event_name":{json.dumps(name)}' in (r.request.post_data or "")) as answer:
         page.evaluate("([n, m]) => Intercom('trackEvent', n, m)", [name, metadata])
     messages: list[dict[str, Any]] = answer.value.json().get("messages", [])
     return messages

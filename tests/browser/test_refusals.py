@@ -25,7 +25,7 @@ def cli(*args: str, stdin: str | None = None) -> None:
 
 def queue(page: Any, stack: Stack) -> list[str]:
     raw = page.evaluate(f"() => localStorage.getItem('trailmark-q-{stack.server.app_id}')")
-    return [e["event_name"] for e in json.loads(raw or "[]")]
+    return [e.get("event_name") or "page view" for e in json.loads(raw or "[]")]
 
 
 def test_the_shim_forgets_only_the_refused_event_and_keeps_sending_the_rest(make_stack, new_page):
@@ -35,8 +35,9 @@ def test_the_shim_forgets_only_the_refused_event_and_keeps_sending_the_rest(make
         "read-docs")
     page, watch = new_page()
     sent: list[list[str]] = []
-    page.on("request", lambda r: sent.append([e["event_name"] for e in json.loads(r.post_data)["events"]])
-            if r.url.endswith("/messenger/web/events") else None)
+    # Events only: a batch of the page view alone (docs/protocol.md) is left out.
+    page.on("request", lambda r: sent.append(names) if r.url.endswith("/messenger/web/events") and (names := [
+        e["event_name"] for e in json.loads(r.post_data)["events"] if "event_name" in e]) else None)
     page.goto(stack.page_url("index.html"))
     vid = visitor_id(page)
     page.evaluate("() => { Intercom('trackEvent', 'clicked-buy'); Intercom('trackEvent', 'made-up-name');"
