@@ -184,7 +184,10 @@ async def test_every_contact_event_summary_and_merge_is_still_there(upgraded: Up
             assert await u.timeline(ws, cid) == ws["timelines"][cid], contact["label"]
             r = await u.client.get("/events", headers=u.auth(ws),
                                    params={"type": "user", "intercom_user_id": cid, "summary": "true"})
-            assert r.status_code == 200 and r.json()["events"] == ws["summaries"][cid], contact["label"]
+            # Since v0.1.0 an event without a description leaves the key out (Intercom's description has no null).
+            then = [{k: v for k, v in e.items() if not (k == "description" and v is None)}
+                    for e in ws["summaries"][cid]]
+            assert r.status_code == 200 and r.json()["events"] == then, contact["label"]
         merged = {cid: c for cid, c in ws["contacts"].items() if c["merged_into"]}
         assert merged, "the fixture has a lead merged into a user"
         for lead_id, lead in merged.items():
