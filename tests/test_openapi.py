@@ -132,7 +132,6 @@ def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema(store_url, t
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     headers = {"Authorization": f"Bearer {seed['token']}"}
     pins = _pins(seed)
-    started = time.monotonic()
     ran = set()
     try:
         for result in schema.get_all_operations():
@@ -153,4 +152,3 @@ def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema(store_url, t
         asgi.shutdown_lifespans()
     documented = {(path, method) for path, ops in schema.raw_schema["paths"].items() for method in ops}
     assert ran == documented - {("/openapi.json", "get")}  # schemathesis leaves its own source out
-    assert time.monotonic() - started < 90
