@@ -8,6 +8,7 @@ import asyncio
 import http.client
 import json
 import os
+import secrets
 import sqlite3
 import statistics
 import subprocess
@@ -172,9 +173,11 @@ def start_trailmark(opts: Options, database: str, workers: int,
     if made.returncode != 0:
         raise RuntimeError(f"workspace create failed: {(made.stderr or made.stdout).strip().splitlines()[-1:]}")
     app_id = json.loads(made.stdout)["app_id"]
+    # Several worker processes must sign admin sessions with one key (`trailmark serve` refuses otherwise).
+    env = {**os.environ, "TRAILMARK_SECRET_KEY": secrets.token_urlsafe(32)} if workers > 1 else None
     server = ServerProcess(label, [*python_cmd(), "-m", "trailmark", "serve", "--database", database,
                                    "--port", str(port), "--log-level", "warning", "--workers", str(workers)],
-                           port, opts.tmp, workers)
+                           port, opts.tmp, workers, env)
     server.start()
     try:
         sessions = [post_json(port, "/messenger/web/ping", {"app_id": app_id, "page": "http://site.example/"})["session"]
