@@ -1,11 +1,13 @@
 """Shared fixtures. Fixtures are factories: ``make_client(**workspace_settings)`` builds an app on a fresh
 store, enters its lifespan (httpx's ASGITransport does not) and hands back a ready client.
 
-The ``store_url`` fixture is parametrized over the backends; every test that uses it runs on each.
+The ``store_url`` fixture is parametrized over the backends; every test that uses it runs on each, on a database
+the migrations have already made (tests/backends.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -21,13 +23,19 @@ from trailmark.settings import Settings
 from trailmark.store import SQLStore, open_store
 from trailmark.store.models import Workspace
 
-from .backends import BACKENDS, backend_url
+from .backends import BACKENDS, backend_url, drop_pooled_schemas
 
 
 @pytest.fixture(params=BACKENDS)
 async def store_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[str]:
-    async with backend_url(request.param, tmp_path) as url:
+    """A migrated database on each backend; an empty one for a test marked ``empty_store``."""
+    empty = request.node.get_closest_marker("empty_store") is not None
+    async with backend_url(request.param, tmp_path, empty=empty) as url:
         yield url
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    asyncio.run(drop_pooled_schemas())  # this process's reusable PostgreSQL schemas
 
 
 @dataclass

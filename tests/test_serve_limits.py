@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # every test starts `trailmark serve` processes and waits out their timeouts
 
 
 def free_port() -> int:

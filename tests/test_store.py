@@ -74,6 +74,7 @@ async def schema_versions(store: SQLStore) -> list[int]:
 
 
 # ------------------------------------------------------------------ migrations
+@pytest.mark.empty_store
 async def test_migrations_are_idempotent(store_url):
     async with stores(store_url) as [first]:
         created = await first.create_workspace("Kept")
@@ -82,6 +83,7 @@ async def test_migrations_are_idempotent(store_url):
         assert await schema_versions(again) == [v for v, _, _ in MIGRATIONS]
 
 
+@pytest.mark.empty_store
 async def test_concurrent_migrations_from_several_stores_and_processes(store_url):
     # Several stores in this process and several `trailmark migrate` processes, all at once, on an empty
     # database: every one succeeds and each version is applied exactly once.

@@ -202,6 +202,16 @@ def start_stack(directory: Path, *create_args: str) -> Stack:
     return Stack(server, demo_url, proc)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here drives a real Chromium against server subprocesses: all are ``browser`` and ``slow``
+    (left out of the ``-m "not slow"`` inner loop), whether or not the module says so itself."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = start_stack(tmp_path_factory.mktemp("trailmark"))
