@@ -51,6 +51,11 @@ async def test_the_admin_search_box_timeline_filter_and_event_sorting(harness):
     assert many.status_code == 200 and "Ada Lovelace" in many.text and "Grace Hopper" in many.text
     none = await h.client.get("/admin/search", params={"q": "nobody-like-this"})
     assert "No contact matches" in none.text
+    # The header's box keeps what was searched on the results page, and holds nothing elsewhere (the contact
+    # list's own filters once leaked into it as "ContactQuery(...)").
+    assert 'id="top-q" name="q" type="search" placeholder="Search contacts" value="nobody-like-this"' in none.text
+    listing = await h.client.get("/admin/contacts", params={"role": "lead"})
+    assert 'placeholder="Search contacts" value=""' in listing.text and "ContactQuery" not in listing.text
     page = await h.client.get(f"/admin/contacts/{people['ada'].id}", params={"event": "upload-complete"})
     timeline = page.text.split('class="timeline"')[1]
     assert timeline.count('class="event"') == 2 and "Viewed pricing" not in timeline

@@ -16,7 +16,7 @@ async def search(admin: Admin) -> Response:
     found = await admin.store.search.search(admin.workspace, query) if query else []
     if len(found) == 1:
         return admin.redirect(f"/admin/contacts/{found[0].id}")
-    return admin.render("search.html", section="contacts", query=query, found=found)
+    return admin.render("search.html", section="contacts", query=query, search_text=query, found=found)
 
 
 def search_routes() -> list[BaseRoute]:
