@@ -425,6 +425,10 @@ async def test_contact_list_page_and_filters_over_http(admin: Any) -> None:
     assert set(re.findall(r'href="/admin/contacts/([0-9a-f]{24})"', r.text)) == {ids["V1"]}
     r = await h.client.get("/admin/contacts", params={"e0": "upload", "op0": "count_gt", "n0": "lots"})
     assert r.status_code == 200 and "enter a whole number" in r.text
+    # The form as a browser submits it: the filled row and the blank one (its condition select always sent).
+    r = await h.client.get("/admin/contacts", params={"e0": "upload", "op0": "done", "n0": "",
+                                                       "e1": "", "op1": "done", "n1": ""})
+    assert r.text.count('class="filter-row"') == 3, "the filled row, one blank row, and the URL row"
 
 
 async def test_contact_list_pages_by_keyset(admin: Any, monkeypatch: pytest.MonkeyPatch) -> None:

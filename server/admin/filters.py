@@ -93,7 +93,7 @@ def parse(params: QueryParams) -> ContactQuery:
         name = (params.get(f"e{i}") or "").strip()
         op = params.get(f"op{i}") or "done"
         value = (params.get(f"n{i}") or "").strip()
-        if not name and f"op{i}" not in params:
+        if not name:  # the form's blank row (submitted with its condition's default): the page adds a fresh one
             continue
         query.rows.append(FilterRow(name, op, value, _row_error(name, op, value)))
     query.url = (params.get("url") or "").strip()[:MAX_URL_FILTER]
