@@ -50,11 +50,9 @@ from .store.import_writer import ImportEvent, store_import_chunk
 from .store.models import NewEvent, Workspace
 from .strict_json import loads as loads_strict
 
-# Valid rows stored per transaction. Measured (bench/import_speed.py: 100,000 rows over 5,000 users), the
-# store alone: 25,000 takes a quarter to a third less writer time than 10,000 (fuller requests per contact,
-# fewer commits), 50,000 no less than 25,000; end to end, 10,000-25,000 were within the machine's noise,
-# 50,000 slower on re-runs (a longer pipeline fill) and larger (peak RSS: 96 MB at 10,000, 136 MB at
-# 20,000, 154 MB at 25,000). One such transaction holds SQLite's write lock for about a second.
+# Valid rows stored per transaction: larger chunks mean fuller requests per contact and fewer commits, up to
+# a point where the pipeline fills slower and memory grows (measured: docs/performance.md, "Design
+# measurements"). One such transaction holds SQLite's write lock for about a second.
 CHUNK_ROWS = 20_000
 WORKER_MIN_BYTES = 4 << 20  # a file this large (~20,000 rows) is validated in a separate process
 log = logging.getLogger("trailmark.import")
@@ -411,7 +409,7 @@ async def import_batches(store: SQLStore, ws: Workspace, next_batch: Callable[[]
     cache: dict[tuple[str, str], str | None] = {}
     # The cyclic garbage collector is off while importing: the import makes millions of objects (rows,
     # metadata, requests) and keeps up to three chunks alive, which the collector would walk again and
-    # again, in this thread and in the writer's (measured: 15-35 % more events/s without it). The
+    # again, in this thread and in the writer's (docs/performance.md, "Design measurements"). The
     # import's objects form no reference cycles (checked: a collection after 100,000 rows finds none),
     # so nothing piles up meanwhile; reference counting frees them as before.
     collecting = gc.isenabled()

@@ -155,8 +155,9 @@ _OWNER_STATS_PER_EVENT = (
 
 # Contacts checked one by one before the list considers an aggregate instead (~10-30 ms of probes).
 WALK_WINDOW = 2000
-# Measured on both backends: an aggregate costs 2-5 µs per event of its name, the walk 7-13 µs per contact;
-# so an aggregate is the cheaper way on when its name has fewer than ~3 events per contact still to walk.
+# Measured on both backends (docs/performance.md, "Design measurements"): an aggregate costs about a third of
+# the walk's cost per contact for each event of its name, so it is the cheaper way on when its name has fewer
+# than ~3 events per contact still to walk.
 DRIVE_EVENTS_PER_CONTACT = 3
 
 

@@ -5,7 +5,7 @@ source with a ``visitor_floor`` hides its visitor-phase events older than that f
 "history"): an event is visible when ``floor IS NULL OR role <> 'visitor' OR created_at >= floor``.
 
 Aggregating that condition row by row reads every event of every source, hidden ones included, through
-the table (``events_contact_time`` has neither the name nor the role): 300 ms at 100,000 events. Here the
+the table (``events_contact_time`` has neither the name nor the role). Here the
 index ``events_contact_name_role_time (contact_id, event_name_id, role, created_at)`` (migration 5)
 answers it instead, group by group:
 
@@ -16,8 +16,8 @@ answers it instead, group by group:
    single seeks and ``COUNT(*)`` steps through the index entries only (no table row is read, no hidden
    entry is visited).
 
-So the cost is a few seeks per (source, name, role) plus a step per *visible* event: about 6 ms for
-100,000 events on SQLite. The SQL is portable (SQLite and PostgreSQL; ``?`` placeholders); run the
+So the cost is a few seeks per (source, name, role) plus a step per *visible* event (the figures: docs/
+performance.md, "Design measurements"). The SQL is portable (SQLite and PostgreSQL; ``?`` placeholders); run the
 connection's ``dialect.without_jit`` first (PostgreSQL guesses ~10,000 rows for each recursive CTE, so the
 query looks expensive enough to JIT-compile: ~500 ms of compiling for a few ms of running).
 """

@@ -141,13 +141,10 @@ class PostgresDatabase:
     WAL flush per transaction, and every transaction updates the same hot rows (``event_names``
     counters, ``event_daily_counts``), whose row locks are held until COMMIT. One transaction per
     request therefore serialises on those rows and pays a flush each; batching the requests that arrive
-    together into one transaction pays both once per batch. Measured on this machine (2 vCPUs,
-    PostgreSQL 15 on loopback, fsync on; 2,000 single-event appends over 10 event names, through the
-    store): at 200 concurrent requests, one transaction per request 1,600 events/s (p99 349 ms), group
-    commit 10,400 events/s (p99 30 ms); at 20 concurrent, 1,900 vs 5,300; one at a time, both about
-    1,000 (a batch of one is a plain transaction). Up to ``batches`` (2) batches run at once on separate
-    pool connections (1 and 4 measured slightly slower at 200 concurrent), so a request waits for at
-    most one batch ahead of it. If a batch fails for a reason other than a lost race, each of its
+    together into one transaction pays both once per batch: several times the events per second under
+    many concurrent requests, the same for one at a time (docs/performance.md, "Design measurements").
+    Up to ``batches`` (2) batches run at once on separate pool connections (1 and 4 measured slower), so a
+    request waits for at most one batch ahead of it. If a batch fails for a reason other than a lost race, each of its
     requests is run again on its own, so one bad request cannot fail its neighbours.
     """
 
