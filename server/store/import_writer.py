@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 DAY = 86400
 _LOOKUP_CHUNK = 500  # ids per ``IN (…)`` list
-_NAME_LOCK = 7301  # the key sql_store's _lock_event_names takes: one lock guards the 120-name limit
+_NAME_LOCK = 7301  # the key sql_store's lock_event_names takes: one lock guards the 120-name limit
 _ACCEPTED, _DUPLICATE = EventResult("accepted"), EventResult("duplicate")  # shared: a chunk makes 20,000
 _COLUMNS = ("workspace_id", "contact_id", "event_name_id", "created_at", "received_at", "role", "source",
             "dedupe_key", "metadata", "metadata_types")

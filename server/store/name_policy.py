@@ -8,7 +8,7 @@ may also list the only names browsers may create (existing names are always acce
 
 Refusals are per event (the batch's other events are stored) and counted per (name, reason) in
 ``refused_event_names``, which the admin's event list shows. Creation runs under the per-workspace name lock
-(``sql_store._lock_event_names``), so the budgets hold across processes.
+(``events.lock_event_names``), so the budgets hold across processes.
 """
 
 from __future__ import annotations

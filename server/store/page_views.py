@@ -1,8 +1,8 @@
 """Page views: stored, read for a contact's timeline and export, counted by the "visited a URL containing …" filter.
 
-A mixin of :class:`~trailmark.store.sql_store.SQLStore` (it uses ``self.db``). Page views are not events: they
-have no event name (so they never use the 120-name budget) and REST ``GET /events`` does not list them, as
-Intercom does not. Like events they keep, forever, the contact that viewed the page and the role it had then,
+A part of :class:`~trailmark.store.sql_store.SQLStore` (which offers its methods as its own). Page views are not
+events: they have no event name (so they never use the 120-name budget) and REST ``GET /events`` does not list
+them, as Intercom does not. Like events they keep, forever, the contact that viewed the page and the role it had then,
 and a contact's history is its own page views plus those of the contacts merged into it, minus visitor-phase
 ones older than each source's ``visitor_floor``. Each carries a dedupe key checked by a unique index inside the
 inserting transaction: a resent page view counts once.
