@@ -10,6 +10,7 @@ object per backend: :data:`SQLITE` (``db.py``) and :data:`POSTGRES` (``postgres_
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -61,6 +62,10 @@ class Dialect(Protocol):
         """Whether a write failed because another one filled a unique index first."""
         ...
 
+    async def copy_rows(self, conn: Conn, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        """Stream ``rows`` into ``table`` with COPY; only where ``bulk_copy`` is true."""
+        ...
+
 
 def _json_path(key: str) -> str:
     return '$."' + key + '"'
@@ -100,6 +105,9 @@ class SQLiteDialect:
     def is_unique_violation(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.IntegrityError) and getattr(exc, "sqlite_errorname", "") in (
             "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+
+    async def copy_rows(self, conn: Conn, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError("SQLite has no COPY: callers check bulk_copy")
 
 
 class PostgresDialect:
@@ -147,6 +155,12 @@ class PostgresDialect:
         from asyncpg.exceptions import UniqueViolationError  # asyncpg is installed wherever this dialect runs
 
         return isinstance(exc, UniqueViolationError)
+
+    async def copy_rows(self, conn: Conn, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        from .postgres_db import PostgresConn  # imports asyncpg: only where this dialect runs
+
+        assert isinstance(conn, PostgresConn), "a PostgreSQL dialect on another backend's connection"
+        await conn.conn.copy_records_to_table(table, columns=list(columns), records=rows)
 
 
 SQLITE: Dialect = SQLiteDialect()

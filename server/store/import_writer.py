@@ -207,17 +207,15 @@ async def _insert_by_copy(conn: Conn, rows: list[tuple[Any, ...]]) -> set[str]:
     the chunk's order (ids keep the file's order per contact)."""
     if not rows:
         return set()
-    raw = conn.conn  # type: ignore[attr-defined]  # PostgresConn's asyncpg connection
-    await raw.execute(
+    await conn.execute(
         "CREATE TEMP TABLE import_staging (ord INTEGER, workspace_id BIGINT, contact_id TEXT, "
         "event_name_id BIGINT, created_at BIGINT, received_at BIGINT, role TEXT, source TEXT, dedupe_key TEXT, "
         "metadata TEXT, metadata_types TEXT) ON COMMIT DROP")
-    await raw.copy_records_to_table("import_staging", columns=("ord", *_COLUMNS),
-                                    records=[(n, *row) for n, row in enumerate(rows)])
+    await conn.dialect.copy_rows(conn, "import_staging", ("ord", *_COLUMNS), [(n, *row) for n, row in enumerate(rows)])
     columns = ", ".join(_COLUMNS)
-    new = await raw.fetch(f"INSERT INTO events ({columns}) SELECT {columns} FROM import_staging ORDER BY ord "
-                          "ON CONFLICT (workspace_id, dedupe_key) DO NOTHING RETURNING dedupe_key")
-    await raw.execute("DROP TABLE import_staging")  # a later chunk in this transaction makes its own
+    new = await conn.fetch_all(f"INSERT INTO events ({columns}) SELECT {columns} FROM import_staging ORDER BY ord "
+                               "ON CONFLICT (workspace_id, dedupe_key) DO NOTHING RETURNING dedupe_key")
+    await conn.execute("DROP TABLE import_staging")  # a later chunk in this transaction makes its own
     return {r["dedupe_key"] for r in new}
 
 
