@@ -50,162 +50,165 @@
   // answer carries it, and a waiting one would never show if the visitor left first, or at all behind a
   // banner that cannot be dismissed. Each is placed again when one closes and when the window resizes.
   const install = ({ base, app, session, guard, open, left, into }) => {
-    const d = document;
+    const pageDocument = document;
     // A constructed style sheet where the browser has them: a page's CSP that forbids inline styles (the
     // admin's does) does not apply to it. Otherwise a <style> in each shadow root.
     let sheet;
     try {
       sheet = new CSSStyleSheet();
       sheet.replaceSync(CSS);
-    } catch (e) {
+    } catch (error) {
       sheet = 0;
     }
-    const on = []; // [host, box, edge of a floating banner or 0] of each message on the page
-    const lay = () => {
-      const at = { top: 0, bottom: 0 };
-      on.forEach(([, box, edge]) => {
+    const drawn = []; // [host, box, edge of a floating banner or 0] of each message on the page
+    const placeBanners = () => {
+      const offsets = { top: 0, bottom: 0 };
+      drawn.forEach(([, box, edge]) => {
         if (edge) {
-          box.style[edge] = at[edge] + 'px';
-          at[edge] += box.offsetHeight;
+          box.style[edge] = offsets[edge] + 'px';
+          offsets[edge] += box.offsetHeight;
         }
       });
     };
-    const drop = (o) => {
-      o[0].remove();
-      on.splice(on.indexOf(o), 1);
-      lay();
+    const remove = (entry) => {
+      entry[0].remove();
+      drawn.splice(drawn.indexOf(entry), 1);
+      placeBanners();
     };
-    addEventListener('resize', guard(lay));
-    const KEY = 'trailmark-shown-' + app;
-    const here = []; // shown on this page (storage may be full or forbidden)
-    const shown = () => {
+    addEventListener('resize', guard(placeBanners));
+    const SHOWN_KEY = 'trailmark-shown-' + app;
+    const shownOnThisPage = []; // storage may be full or forbidden
+    const shownIds = () => {
       try {
-        return here.concat(JSON.parse(localStorage.getItem(KEY)) || []);
-      } catch (e) {
-        return here;
+        return shownOnThisPage.concat(JSON.parse(localStorage.getItem(SHOWN_KEY)) || []);
+      } catch (error) {
+        return shownOnThisPage;
       }
     };
-    const http = (u) => typeof u == 'string' && /^https?:\/\//i.test(u);
+    const isHttpUrl = (value) => typeof value == 'string' && /^https?:\/\//i.test(value);
 
-    const report = (m, what) => {
+    const report = (message, outcome) => {
       if (!app) return;
-      const url = base + '/messenger/web/messages/' + m.id + '/' + what;
+      const url = base + '/messenger/web/messages/' + message.id + '/' + outcome;
+      // Named body: fetch's option is written shorthand.
       const body = JSON.stringify({ app_id: app, session: session() });
-      let queued;
+      let beaconQueued;
       try {
-        queued = navigator.sendBeacon(url, new Blob([body], { type: 'text/plain' }));
-      } catch (e) {
+        beaconQueued = navigator.sendBeacon(url, new Blob([body], { type: 'text/plain' }));
+      } catch (error) {
         // No beacon here: fetch below.
       }
-      if (!queued) fetch(url, { method: 'POST', body, keepalive: true }).catch(() => 0);
+      if (!beaconQueued) fetch(url, { method: 'POST', body, keepalive: true }).catch(() => 0);
     };
 
-    const el = (parent, tag, cls, text) => {
-      const e = d.createElement(tag);
-      if (cls) e.className = cls;
-      if (text != null) e.textContent = text;
-      parent.appendChild(e);
-      return e;
+    const addElement = (parent, tag, className, text) => {
+      const element = pageDocument.createElement(tag);
+      if (className) element.className = className;
+      if (text != null) element.textContent = text;
+      parent.appendChild(element);
+      return element;
     };
 
     // The server-sanitised html of a POST /messages chat, rebuilt node by node through the allow-list: text
     // as text, p a b i br as new elements (a link keeps only an http(s) href), other elements' text only,
     // script and style dropped. DOMParser's document is inert: nothing in it runs or loads.
-    const rich = (to, html) => {
-      const walk = (from, into) => from.childNodes.forEach((n) => {
-        const tag = n.nodeName;
-        if (n.nodeType == 3) {
-          into.append(n.data);
+    const appendSanitised = (target, html) => {
+      const copyAllowed = (source, destination) => source.childNodes.forEach((node) => {
+        const tag = node.nodeName;
+        if (node.nodeType == 3) {
+          destination.append(node.data);
         } else if (/^(P|A|B|I|BR)$/.test(tag)) {
-          const e = el(into, tag);
-          const href = n.getAttribute('href');
-          if (tag == 'A' && http(href)) {
-            e.href = href;
-            e.rel = 'noopener noreferrer nofollow';
-            e.target = '_blank';
+          const element = addElement(destination, tag);
+          const href = node.getAttribute('href');
+          if (tag == 'A' && isHttpUrl(href)) {
+            element.href = href;
+            element.rel = 'noopener noreferrer nofollow';
+            element.target = '_blank';
           }
-          walk(n, e);
-        } else if (n.nodeType == 1 && !/^(SCRIPT|STYLE)$/.test(tag)) {
-          walk(n, into);
+          copyAllowed(node, element);
+        } else if (node.nodeType == 1 && !/^(SCRIPT|STYLE)$/.test(tag)) {
+          copyAllowed(node, destination);
         }
       });
-      walk(new DOMParser().parseFromString(html, 'text/html').body, to);
+      copyAllowed(new DOMParser().parseFromString(html, 'text/html').body, target);
     };
 
-    const show = (m) => {
-      const kind = m.kind;
-      const o = m.banner || {};
-      const closable = kind != 'banner' || o.dismissible !== false;
-      if (!/^(banner|post|chat)$/.test(kind) || shown().indexOf(m.id) > -1) return;
-      here.push(m.id);
+    const show = (message) => {
+      const kind = message.kind;
+      const banner = message.banner || {};
+      const closable = kind != 'banner' || banner.dismissible !== false;
+      if (!/^(banner|post|chat)$/.test(kind) || shownIds().indexOf(message.id) > -1) return;
+      shownOnThisPage.push(message.id);
       try {
-        localStorage.setItem(KEY, JSON.stringify(shown().slice(0, 100)));
-      } catch (e) {
+        localStorage.setItem(SHOWN_KEY, JSON.stringify(shownIds().slice(0, 100)));
+      } catch (error) {
         // Remembered for this page only.
       }
-      const host = d.createElement('trailmark-message');
-      host.setAttribute('data-trailmark-message', m.key);
+      const host = pageDocument.createElement('trailmark-message');
+      host.setAttribute('data-trailmark-message', message.key);
       const root = host.attachShadow({ mode: 'open' });
       if (sheet) root.adoptedStyleSheets = [sheet];
-      else el(root, 'style', 0, CSS);
-      const edge = o.position == 'bottom' ? 'bottom' : 'top';
-      const box = el(root, 'div', 'm ' + kind + (kind == 'banner' ? ' ' + edge + (o.style == 'push' ? ' push' : '') :
-        kind == 'chat' && left() ? ' left' : ''));
-      const back = d.activeElement;
-      const item = [host, box, kind == 'banner' && o.style != 'push' && edge];
-      const close = (what) => {
-        drop(item);
-        report(m, what);
-        if (kind == 'post' && back && back.focus) back.focus();
+      else addElement(root, 'style', 0, CSS);
+      const edge = banner.position == 'bottom' ? 'bottom' : 'top';
+      const box = addElement(root, 'div', 'm ' + kind +
+        (kind == 'banner' ? ' ' + edge + (banner.style == 'push' ? ' push' : '')
+          : kind == 'chat' && left() ? ' left' : ''));
+      const focusBefore = pageDocument.activeElement;
+      const entry = [host, box, kind == 'banner' && banner.style != 'push' && edge];
+      const close = (outcome) => {
+        remove(entry);
+        report(message, outcome);
+        if (kind == 'post' && focusBefore && focusBefore.focus) focusBefore.focus();
       };
       box.setAttribute('role', kind == 'post' ? 'dialog' : 'region');
-      box.setAttribute('aria-label', kind == 'post' ? m.title : kind == 'chat' ? 'Message from ' + m.from : 'Announcement');
+      box.setAttribute('aria-label',
+        kind == 'post' ? message.title : kind == 'chat' ? 'Message from ' + message.from : 'Announcement');
       if (kind != 'post') box.setAttribute('aria-live', 'polite');
-      box.onkeydown = guard((e) => {
-        if (e.key == 'Escape' && closable) close('dismissed');
+      box.onkeydown = guard((keydown) => {
+        if (keydown.key == 'Escape' && closable) close('dismissed');
       });
-      if (kind == 'chat') el(box, 'b', 'f', m.from);
+      if (kind == 'chat') addElement(box, 'b', 'f', message.from);
       if (kind == 'post') {
-        if (http(m.image_url)) {
-          const img = el(box, 'img');
-          img.alt = '';
-          img.src = m.image_url;
+        if (isHttpUrl(message.image_url)) {
+          const image = addElement(box, 'img');
+          image.alt = '';
+          image.src = message.image_url;
         }
-        el(box, 'h2', 0, m.title);
+        addElement(box, 'h2', 0, message.title);
       }
       // The html's own paragraphs go in a div (a p inside a p is not HTML).
-      const html = kind == 'chat' && typeof m.html == 'string';
-      const p = el(box, html ? 'div' : 'p');
-      if (html) rich(p, m.html);
-      else p.textContent = kind == 'post' ? m.body : m.text;
-      const b = m.button;
+      const isRichChat = kind == 'chat' && typeof message.html == 'string';
+      const textBox = addElement(box, isRichChat ? 'div' : 'p');
+      if (isRichChat) appendSanitised(textBox, message.html);
+      else textBox.textContent = kind == 'post' ? message.body : message.text;
+      const button = message.button;
       if (kind == 'chat') {
-        el(box, 'button', 'go', 'Reply').onclick = guard(() => {
+        addElement(box, 'button', 'go', 'Reply').onclick = guard(() => {
           close('clicked');
           open();
         });
-      } else if (b && http(b.url)) {
-        const a = el(box, 'a', 'go', b.label);
-        a.href = b.url;
-        a.onclick = guard(() => report(m, 'clicked'));
+      } else if (button && isHttpUrl(button.url)) {
+        const link = addElement(box, 'a', 'go', button.label);
+        link.href = button.url;
+        link.onclick = guard(() => report(message, 'clicked'));
       }
       if (closable) {
-        const x = el(box, 'button', 'x', '\u00d7');
-        x.setAttribute('aria-label', 'Dismiss');
-        x.onclick = guard(() => close('dismissed'));
+        const dismissButton = addElement(box, 'button', 'x', '\u00d7');
+        dismissButton.setAttribute('aria-label', 'Dismiss');
+        dismissButton.onclick = guard(() => close('dismissed'));
       }
-      const page = into || d.body || d.documentElement;
+      const container = into || pageDocument.body || pageDocument.documentElement;
       // A pushing banner at the top takes its place in the flow, before the page.
-      if (o.style == 'push' && o.position != 'bottom') page.prepend(host);
-      else page.appendChild(host);
-      on.push(item);
-      lay();
-      report(m, 'shown');
+      if (banner.style == 'push' && banner.position != 'bottom') container.prepend(host);
+      else container.appendChild(host);
+      drawn.push(entry);
+      placeBanners();
+      report(message, 'shown');
       if (kind == 'post') (root.querySelector('.x') || box).focus();
     };
 
     // An answer without messages renders undefined: nothing drawn, nothing removed.
-    return (list) => (list === false ? on.slice().forEach(drop) : (list || []).forEach(guard(show)));
+    return (list) => (list === false ? drawn.slice().forEach(remove) : (list || []).forEach(guard(show)));
   };
 
   if (window.Intercom) Intercom('_messages', install);

@@ -41,124 +41,125 @@
   // booted(), settings(): the shim's state now; fire(kind): its callbacks; guard(fn): fn, made unable to
   // throw; send(email, message, done(status, json)): first contact, through the shim's sender.
   const install = ({ booted, settings, unread, fire, guard, send, thread }) => {
-    const d = document;
-    // host: the element in the page; $: by id in its shadow root; back: what had the focus on open.
-    let host, $, launcher, form, thanks, back;
+    const pageDocument = document;
+    // host: the element in the page; byId: by id in its shadow root; focusBeforeOpen: what had the focus on open.
+    let host, byId, launcher, form, thanks, focusBeforeOpen;
 
     const build = () => {
-      host = d.createElement('trailmark-messenger');
+      host = pageDocument.createElement('trailmark-messenger');
       const root = host.attachShadow({ mode: 'open' });
       root.innerHTML = HTML;
-      $ = (id) => root.getElementById(id);
-      launcher = $('l');
-      form = $('f');
-      thanks = $('t');
+      byId = (id) => root.getElementById(id);
+      launcher = byId('l');
+      form = byId('f');
+      thanks = byId('t');
       launcher.onclick = guard(() => {
         fire('activator');
         ui('flip');
       });
-      $('x').onclick = guard(() => ui(false));
-      $('w').onkeydown = guard((e) => e.key == 'Escape' && ui(false));
+      byId('x').onclick = guard(() => ui(false));
+      byId('w').onkeydown = guard((keydown) => keydown.key == 'Escape' && ui(false));
       form.onsubmit = guard(submit);
-      (d.body || d.documentElement).appendChild(host);
+      (pageDocument.body || pageDocument.documentElement).appendChild(host);
     };
 
     // The server names the first bad field (400, error.list): its message goes under that field, which
     // is marked invalid and focused. Other errors go under the button. No argument: clear them all.
-    const showError = (x) => {
-      const i = x ? ['email', 'message'].indexOf(x.field) : 3;
-      form.querySelectorAll('small').forEach((slot, k) => {
-        slot.textContent = k == (i < 0 ? 2 : i) ? x.message : '';
+    // fieldIndex: 0 email, 1 message, -1 neither (under the button), 3 no error.
+    const showError = (error) => {
+      const fieldIndex = error ? ['email', 'message'].indexOf(error.field) : 3;
+      form.querySelectorAll('small').forEach((slot, slotIndex) => {
+        slot.textContent = slotIndex == (fieldIndex < 0 ? 2 : fieldIndex) ? error.message : '';
       });
-      [form.email, form.message].forEach((field, k) => {
-        field.setAttribute('aria-invalid', k == i);
-        if (k == i) field.focus();
+      [form.email, form.message].forEach((field, index) => {
+        field.setAttribute('aria-invalid', index == fieldIndex);
+        if (index == fieldIndex) field.focus();
       });
     };
 
-    const submit = (e) => {
-      e.preventDefault();
-      const button = $('s');
+    const submit = (submitEvent) => {
+      submitEvent.preventDefault();
+      const button = byId('s');
       showError();
       button.disabled = true;
-      send(form.email.value, form.message.value, (st, j) => {
+      send(form.email.value, form.message.value, (status, answer) => {
         button.disabled = false;
-        if (st == 200) {
+        if (status == 200) {
           // The shim now holds the lead's tokens: later events land on the lead.
           // A first message: thanks, then the thread; later ones: the thread shows them, the form stays.
-          const first = (j.conversation || {}).new;
+          const isFirstMessage = (answer.conversation || {}).new;
           form.message.value = '';
-          form.hidden = first;
-          thanks.hidden = !first;
-          (first ? thanks : form.message).focus();
+          form.hidden = isFirstMessage;
+          thanks.hidden = !isFirstMessage;
+          (isFirstMessage ? thanks : form.message).focus();
           fire('email');
-          thread(show);
+          thread(showThread);
         } else {
-          showError(st && st < 500 && (j.errors || [])[0] || { message: 'Not sent. Please try again.' });
+          showError(status && status < 500 && (answer.errors || [])[0] || { message: 'Not sent. Please try again.' });
         }
       });
     };
 
     // The latest conversation, oldest message first; text only (textContent), never markup. A contact
     // known by email writes without giving it again.
-    const show = (st, j) => {
-      const c = st == 200 && (j.conversations || [])[0];
-      const list = $('m');
+    const showThread = (status, answer) => {
+      const conversation = status == 200 && (answer.conversations || [])[0];
+      const list = byId('m');
       list.textContent = '';
-      (c ? c.parts : []).forEach((x) => {
-        const li = d.createElement('li');
-        const who = d.createElement('b');
-        li.className = x.from;
-        who.textContent = x.from == 'team' ? x.name || 'Team' : 'You';
-        li.append(who, x.body);
-        list.appendChild(li);
+      (conversation ? conversation.parts : []).forEach((part) => {
+        const item = pageDocument.createElement('li');
+        const author = pageDocument.createElement('b');
+        item.className = part.from;
+        author.textContent = part.from == 'team' ? part.name || 'Team' : 'You';
+        item.append(author, part.body);
+        list.appendChild(item);
       });
-      list.hidden = !c;
-      if (c) list.scrollTop = 1e6;
-      $('el').hidden = !!j.email_known;
-      form.email.required = !j.email_known;
+      list.hidden = !conversation;
+      if (conversation) list.scrollTop = 1e6;
+      byId('el').hidden = !!answer.email_known;
+      form.email.required = !answer.email_known;
     };
 
     // open: true shows, false hides, 'flip' flips, undefined only follows boot, update and shutdown.
     // text: showNewMessage's prefill, which also brings back the form after a sent message.
     const ui = (open, text) => {
-      const on = booted();
-      const s = settings();
+      const isBooted = booted();
+      const currentSettings = settings();
       if (!host) {
-        if (!on) return;
+        if (!isBooted) return;
         build();
       }
-      const panel = $('p');
+      const panel = byId('p');
       const wasOpen = !panel.hidden;
       if (open == 'flip') open = !wasOpen;
-      if (!on) open = false;
-      launcher.hidden = !!s.hide_default_launcher;
-      const n = unread();
-      $('b').textContent = n;
-      $('b').hidden = !n;
-      launcher.setAttribute('aria-label', n ? 'Contact us: ' + n + ' unread' : 'Contact us');
-      $('w').className = s.alignment == 'left' ? 'left' : '';
+      if (!isBooted) open = false;
+      launcher.hidden = !!currentSettings.hide_default_launcher;
+      const unreadCount = unread();
+      byId('b').textContent = unreadCount;
+      byId('b').hidden = !unreadCount;
+      launcher.setAttribute('aria-label', unreadCount ? 'Contact us: ' + unreadCount + ' unread' : 'Contact us');
+      byId('w').className = currentSettings.alignment == 'left' ? 'left' : '';
       if (typeof text == 'string') {
         form.message.value = text;
         form.hidden = false;
         thanks.hidden = true;
       }
-      if (!form.email.value) form.email.value = s.email || '';
+      if (!form.email.value) form.email.value = currentSettings.email || '';
       if (open === true) {
-        if (!wasOpen) back = d.activeElement;
+        if (!wasOpen) focusBeforeOpen = pageDocument.activeElement;
         panel.hidden = false;
         launcher.setAttribute('aria-expanded', true);
-        if (!wasOpen) thread(show);
+        if (!wasOpen) thread(showThread);
         (form.hidden ? thanks : form.email.value ? form.message : form.email).focus();
         if (!wasOpen) fire('show');
       } else if (open === false && wasOpen) {
         panel.hidden = true;
         launcher.setAttribute('aria-expanded', false);
-        (launcher.hidden && back || launcher).focus();
+        (launcher.hidden && focusBeforeOpen || launcher).focus();
         fire('hide');
       }
       // Shutdown: the next visitor gets a fresh panel, without what this one typed.
-      if (!on) {
+      if (!isBooted) {
         host.remove();
         host = 0;
       }
