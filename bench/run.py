@@ -1,6 +1,6 @@
 """Trailmark's benchmarks: one command, one table, every figure beside a baseline measured in the same run.
 
-    python bench/run.py [--quick] [--only ingest,batched,postgres,convert,timeline,snippet]
+    python bench/run.py [--quick] [--only ingest,batched,costs,postgres,convert,timeline,snippet]
 
 Sections (issue "Scale past one machine", Benchmarks; docs/performance.md has the latest figures):
   snippet   loader/shim sizes (bench/snippet_size.py) against their budgets
@@ -8,6 +8,8 @@ Sections (issue "Scale past one machine", Benchmarks; docs/performance.md has th
             exactly like Trailmark) vs Trailmark's POST /messenger/web/events on SQLite: events/s, p50/p99,
             ratio; then what the store holds (every acknowledged event must be there); peak RSS (VmHWM)
   batched   the same with 10 events per request (the shim batches events fired together)
+  costs     where an event's server time goes, in-process (bench/ingest_costs.py): µs per event for parsing,
+            validation, identity, answer, hand-off to the writer, the writer's transaction, and the rest
   postgres  the same two on PostgreSQL (127.0.0.1:5432) with --workers 1 and 2, each on a fresh database
   convert   visitor → lead and visitor → existing user (merge) at 10 vs 100,000 events (in-process store)
   timeline  first timeline page and a filtered contact list at 1,000,000 stored events (in-process store)
@@ -39,12 +41,13 @@ sys.path.insert(0, str(HERE))
 import loadgen  # noqa: E402  (bench/loadgen.py)
 from report import NOTES, ROWS, add, machine_info, print_table  # noqa: E402
 from section_convert import section_convert  # noqa: E402
+from section_costs import section_costs  # noqa: E402
 from section_ingest import BATCH, Options, section_sqlite_ingest  # noqa: E402
 from section_postgres import section_postgres  # noqa: E402
 from section_snippet import section_snippet  # noqa: E402
 from section_timeline import section_timeline  # noqa: E402
 
-SECTIONS = ["snippet", "ingest", "batched", "postgres", "convert", "timeline"]
+SECTIONS = ["snippet", "ingest", "batched", "costs", "postgres", "convert", "timeline"]
 ALIASES = {"memory": "ingest", "pg": "postgres", "conversion": "convert", "sizes": "snippet"}
 
 
@@ -111,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                     section_snippet()
                 elif section in ("ingest", "batched"):
                     section_sqlite_ingest(opts, [b for s, b in (("ingest", 1), ("batched", BATCH)) if s in only])
+                elif section == "costs":
+                    section_costs(args.quick)
                 elif section == "postgres":
                     section_postgres(opts)
                 elif section == "convert":

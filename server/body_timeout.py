@@ -9,7 +9,7 @@ keep-alive connections (``timeout_keep_alive``), see ``cli.cmd_serve`` and docs/
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 
 from starlette.requests import Request
 
@@ -23,18 +23,19 @@ def body_timeout(request: Request) -> float:
     return float(getattr(settings, "body_timeout_seconds", DEFAULT_BODY_TIMEOUT))
 
 
-async def body_chunks(request: Request) -> AsyncIterator[bytes]:
-    """``request.stream()``, or 408 (Intercom's error shape, ``Connection: close``) once the body is late."""
+async def read_within_deadline(request: Request, max_bytes: int, too_large: Callable[[], Exception]) -> bytes:
+    """The whole body (``too_large()`` raised past ``max_bytes``), or 408 (Intercom's error shape,
+    ``Connection: close``) once it is late. One deadline for the whole read: one timer per request, where a
+    timer per chunk cost more than parsing the body (bench/ingest_costs.py)."""
     timeout = body_timeout(request)
-    deadline = asyncio.get_running_loop().time() + timeout
-    chunks = request.stream().__aiter__()
-    while True:
-        try:
-            async with asyncio.timeout_at(deadline):
-                chunk = await anext(chunks)
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            raise ApiError(408, "request_timeout", f"The request body did not arrive within {timeout:g} seconds",
-                           headers={"Connection": "close"}) from None
-        yield chunk
+    body = bytearray()
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise too_large()
+    except TimeoutError:
+        raise ApiError(408, "request_timeout", f"The request body did not arrive within {timeout:g} seconds",
+                       headers={"Connection": "close"}) from None
+    return bytes(body)

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from . import strict_json
-from .body_timeout import body_chunks
+from .body_timeout import read_within_deadline
 from .errors import ApiError, bad_request, error_body
 from .limits import ascii_int, has_nul
 
@@ -35,21 +35,17 @@ async def read_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> bytes:
     if declared is not None and declared > max_bytes:
         raise too_large(max_bytes)
     # Always counted while read: a Content-Length may be absent, or sent beside Transfer-Encoding: chunked.
-    body = bytearray()
-    async for chunk in body_chunks(request):  # 408 when the body is late
-        body += chunk
-        if len(body) > max_bytes:
-            raise too_large(max_bytes)
+    body = await read_within_deadline(request, max_bytes, lambda: too_large(max_bytes))  # 408 when late
     if request.headers.get("content-encoding", "").strip().lower() == "gzip":
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            plain = inflater.decompress(bytes(body), max_bytes + 1)
+            plain = inflater.decompress(body, max_bytes + 1)
         except zlib.error:
             raise bad_request("Request body is not valid gzip") from None
         if len(plain) > max_bytes or inflater.unconsumed_tail:
             raise too_large(max_bytes)
         return plain
-    return bytes(body)
+    return body
 
 
 async def read_json_object(request: Request, max_bytes: int = MAX_BODY_BYTES) -> dict[str, Any]:
