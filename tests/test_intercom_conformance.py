@@ -15,8 +15,6 @@ test checks that each patch still finds what it patches.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import copy
 import functools
 import time
@@ -27,7 +25,6 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -38,6 +35,8 @@ from trailmark.app import create_app, routes
 from trailmark.settings import Settings
 from trailmark.store import open_store
 from trailmark.store.models import AppendRequest, NewEvent
+
+from .schemathesis_runs import in_thread, run_examples
 
 DESCRIPTION = Path(__file__).parent / "data" / "intercom-openapi" / "api.intercom.io-2.11.yaml"
 
@@ -199,13 +198,6 @@ async def test_real_answers_conform_to_intercoms_response_schemas(harness):
 # ------------------------------------------------------------------------------------------ generated requests
 # Per operation and mode: the bound of the run (14 operations, up to 3 runs each: about 15 s per backend on 2
 # idle cores; no timing is asserted, a busy machine only makes it slower).
-EXAMPLES = 8
-
-
-def _in_thread(coro_factory: Callable[[], Any]) -> Any:
-    """Run a coroutine on a fresh event loop in another thread (schemathesis runs the app on its own loop)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(coro_factory())).result()
 
 
 async def _seed(url: str) -> dict[str, str]:
@@ -246,20 +238,10 @@ def _pins(seed: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
-def _run(strategy: Any, headers: dict[str, str], checks: list[Any]) -> None:
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-    @given(case=strategy)
-    def check(case: Any) -> None:
-        case.call_and_validate(headers=headers, checks=checks)
-
-    check()
-
-
 @pytest.mark.slow
 def test_schemathesis_from_intercoms_description_finds_no_5xx(store_url, monkeypatch):
     monkeypatch.setenv("TRAILMARK_RATE_LIMIT", "100000")  # the run itself must not hit the limit
-    seed = _in_thread(lambda: _seed(store_url))
+    seed = in_thread(lambda: _seed(store_url))
     app = create_app(Settings(database_url=store_url, purge_interval_seconds=0))
     schema = intercom_schema(app)
     headers = {"Authorization": f"Bearer {seed['token']}"}
@@ -268,12 +250,12 @@ def test_schemathesis_from_intercoms_description_finds_no_5xx(store_url, monkeyp
         for method, path in IMPLEMENTED:
             op = operation(schema, method, path)
             # Valid requests: no 5xx, and every documented answer in Intercom's shape.
-            _run(op.as_strategy(generation_mode=GenerationMode.POSITIVE), headers,
+            run_examples(op.as_strategy(generation_mode=GenerationMode.POSITIVE), headers,
                  [not_a_server_error, response_schema_conformance])
             # Invalid ones: refused in Intercom's error shape (a 4xx), never a 5xx.
-            _run(op.as_strategy(generation_mode=GenerationMode.NEGATIVE), headers, [not_a_server_error])
+            run_examples(op.as_strategy(generation_mode=GenerationMode.NEGATIVE), headers, [not_a_server_error])
             if (method, path) in pins:
-                _run(op.as_strategy(**pins[(method, path)]), headers,
+                run_examples(op.as_strategy(**pins[(method, path)]), headers,
                      [not_a_server_error, response_schema_conformance])
     finally:
         from schemathesis.python import asgi

@@ -1,24 +1,20 @@
 """``GET /openapi.json``: it describes every routed endpoint, and a bounded schemathesis run against the ASGI
 app (a valid Bearer token, a seeded workspace) finds no 5xx and no answer that breaks the document.
 
-Bounded and deterministic: ``EXAMPLES`` examples per operation and generation mode, hypothesis derandomized
-(a fixed seed), no example database. Besides fully generated requests, each operation runs once more with
-the seeded contact's identifiers pinned, so the success shapes (200 contact, event list, summary, visitor)
+Bounded and deterministic: ``schemathesis_runs.EXAMPLES`` examples per operation and generation mode,
+hypothesis derandomized (a fixed seed), no example database. Besides fully generated requests, each operation
+runs once more with the seeded contact's identifiers pinned, so the success shapes (200 contact, event list, summary, visitor)
 are checked too, not only the 4xx ones.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -36,7 +32,8 @@ from trailmark.settings import Settings
 from trailmark.store import open_store
 from trailmark.store.models import AppendRequest, NewEvent
 
-EXAMPLES = 8
+from .schemathesis_runs import in_thread, run_examples
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 
@@ -65,13 +62,6 @@ async def test_openapi_json_is_served_with_the_servers_url(harness):
     assert {"/events", "/events/summaries", "/contacts", "/contacts/search", "/contacts/{contact_id}",
             "/visitors", "/visitors/convert", "/messenger/web/ping"} <= set(doc["paths"])
     assert doc["paths"]["/contacts/{contact_id}"].keys() == {"get", "put", "delete"}
-
-
-def _in_thread(coro_factory: Callable[[], Any]) -> Any:
-    """Run a coroutine on a fresh event loop in another thread (this test is synchronous; schemathesis runs
-    the app on its own loop)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(coro_factory())).result()
 
 
 async def _seed(url: str) -> dict[str, str]:
@@ -114,20 +104,10 @@ def _pins(seed: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
-def _run(operation: Any, strategy: Any, headers: dict[str, str]) -> None:
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
-    @given(case=strategy)
-    def check(case: Any) -> None:
-        case.call_and_validate(headers=headers, checks=CHECKS)
-
-    check()
-
-
 @pytest.mark.slow
 def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema(store_url, tmp_path, monkeypatch):
     monkeypatch.setenv("TRAILMARK_RATE_LIMIT", "100000")  # the run itself must not hit the limit
-    seed = _in_thread(lambda: _seed(store_url))
+    seed = in_thread(lambda: _seed(store_url))
     app = create_app(Settings(database_url=store_url, purge_interval_seconds=0))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     headers = {"Authorization": f"Bearer {seed['token']}"}
@@ -139,12 +119,12 @@ def test_schemathesis_finds_no_5xx_and_no_answer_outside_the_schema(store_url, t
                 raise result.err()
             operation = result.ok()
             key = (operation.method.upper(), operation.path)
-            _run(operation, operation.as_strategy(generation_mode=GenerationMode.POSITIVE), headers)
+            run_examples(operation.as_strategy(generation_mode=GenerationMode.POSITIVE), headers, CHECKS)
             # Unsatisfiable: nothing to make invalid (e.g. one free-form string path parameter).
             with contextlib.suppress(Unsatisfiable):
-                _run(operation, operation.as_strategy(generation_mode=GenerationMode.NEGATIVE), headers)
+                run_examples(operation.as_strategy(generation_mode=GenerationMode.NEGATIVE), headers, CHECKS)
             if key in pins:
-                _run(operation, operation.as_strategy(**pins[key]), headers)
+                run_examples(operation.as_strategy(**pins[key]), headers, CHECKS)
             ran.add((operation.path, operation.method.lower()))
     finally:
         from schemathesis.python import asgi

@@ -140,6 +140,17 @@ class Events:
         return int(row["n"]) if row else 0
 
 
+async def create_event_name(conn: Conn, workspace_id: int, name: str, t: int) -> tuple[int, bool]:
+    """``(id, archived)`` of the workspace's event name, made now unless a concurrent writer made it first;
+    the caller holds the name lock and has checked the 120-name budget."""
+    row = await conn.fetch_one(
+        "INSERT INTO event_names (workspace_id, name, created_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (workspace_id, name) DO UPDATE SET name = excluded.name RETURNING id, archived",
+        (workspace_id, name, t))
+    assert row is not None
+    return row["id"], bool(row["archived"])
+
+
 async def lock_event_names(conn: Conn, workspace_id: int) -> None:
     """Serialise creation of event names per workspace across processes (the 120-name limit).
     SQLite's single writer already serialises; PostgreSQL takes a transaction-scoped advisory lock."""
@@ -211,12 +222,7 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
             out[i] = NameLimitReached("Cannot have more than 120 active event names", "event_name")
             continue
         for name in new_names:
-            row = await conn.fetch_one(
-                "INSERT INTO event_names (workspace_id, name, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (workspace_id, name) DO UPDATE SET name = excluded.name RETURNING id, archived",
-                (req.workspace_id, name, t))
-            assert row is not None
-            known[(req.workspace_id, name)] = (row["id"], bool(row["archived"]))
+            known[(req.workspace_id, name)] = await create_event_name(conn, req.workspace_id, name, t)
             active[req.workspace_id] = active.get(req.workspace_id, 0) + 1
         results: list[EventResult | None] = []
         for j, ev in enumerate(req.events):

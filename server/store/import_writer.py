@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 from ..domain_errors import NameLimitReached, UnknownIdentity
 from ..live import CHANNEL as LIVE_CHANNEL
 from .db import Conn
+from .events import create_event_name, lock_event_names
 from .models import AppendRequest, EventResult, NewEvent
 from .name_policy import MAX_ACTIVE_EVENT_NAMES, NAME_LIMIT, record_refusals
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 DAY = 86400
 _LOOKUP_CHUNK = 500  # ids per ``IN (…)`` list
-_NAME_LOCK = 7301  # the key sql_store's lock_event_names takes: one lock guards the 120-name limit
 _ACCEPTED, _DUPLICATE = EventResult("accepted"), EventResult("duplicate")  # shared: a chunk makes 20,000
 _COLUMNS = ("workspace_id", "contact_id", "event_name_id", "created_at", "received_at", "role", "source",
             "dedupe_key", "metadata", "metadata_types")
@@ -104,12 +104,7 @@ async def _store(conn: Conn, ws_id: int, source: str, groups: Sequence[ContactEv
             out[i] = NameLimitReached("Cannot have more than 120 active event names", "event_name")
             continue
         for name in new_names:
-            row = await conn.fetch_one(
-                "INSERT INTO event_names (workspace_id, name, created_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (workspace_id, name) DO UPDATE SET name = excluded.name RETURNING id, archived",
-                (ws_id, name, t))
-            assert row is not None
-            known[name] = (row["id"], bool(row["archived"]))
+            known[name] = await create_event_name(conn, ws_id, name, t)
             active += 1
         results: list[EventResult] = []
         for j, ev in enumerate(events):
@@ -184,7 +179,7 @@ async def _known_names(conn: Conn, ws_id: int, names: set[str]) -> dict[str, tup
 async def _lock_and_count_names(conn: Conn, ws_id: int) -> int:
     """Take the workspace's name lock (PostgreSQL; SQLite's single writer already serialises), then count
     its active names: read under the lock, the count stays true until this transaction ends."""
-    await conn.dialect.lock(conn, _NAME_LOCK, ws_id)
+    await lock_event_names(conn, ws_id)  # the same lock as ingest: one lock guards the 120-name limit
     row = await conn.fetch_one("SELECT COUNT(*) AS n FROM event_names WHERE workspace_id = ? AND archived = 0",
                                (ws_id,))
     return int(row["n"]) if row else 0
