@@ -3,8 +3,8 @@ app (a valid Bearer token, a seeded workspace) finds no 5xx and no answer that b
 
 Bounded and deterministic: ``schemathesis_runs.EXAMPLES`` examples per operation and generation mode,
 hypothesis derandomized (a fixed seed), no example database. Besides fully generated requests, each operation
-runs once more with the seeded contact's identifiers pinned, so the success shapes (200 contact, event list, summary, visitor)
-are checked too, not only the 4xx ones.
+runs once more with the seeded contact's identifiers pinned, so the success shapes (200 contact, event list,
+summary, visitor) are checked too, not only the 4xx ones.
 """
 
 from __future__ import annotations
