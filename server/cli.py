@@ -20,10 +20,10 @@ from .origins import normalise_origin
 from .snippet import paste_in_snippet
 from .store import SQLStore, with_store
 from .store.models import Workspace
+from .store.sql_helpers import DAY
 
 DEFAULT_DB = "trailmark.db"
 ASSUMED_SERVER_URL = "http://127.0.0.1:8000"  # serve's default address
-DAY = 86400
 
 
 async def ensure_workspace(store: SQLStore) -> tuple[Workspace, bool]:

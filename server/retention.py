@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from .store import SQLStore
 from .store.models import Workspace
+from .store.sql_helpers import DAY
 
-DAY = 86400
 log = logging.getLogger("trailmark.retention")
 
 

@@ -16,9 +16,9 @@ from .ingest import validate_event
 from .store import SQLStore
 from .store.db import Conn
 from .store.models import AppendRequest, NewEvent, Workspace
+from .store.sql_helpers import DAY
 from .store.sql_store import new_contact_id
 
-DAY = 86400
 FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Linus", "Radia", "Donald", "Frances",
          "John", "Katherine", "Dennis", "Hedy", "Tim", "Sophie", "Guido", "Anita", "Niklaus", "Karen", "Bjarne"]
 LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson", "Hamilton", "Torvalds", "Perlman",

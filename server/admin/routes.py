@@ -27,6 +27,7 @@ from ..event_filter_labels import OP_LABELS
 from ..store import SQLStore
 from ..store.admin_reads import OPS_WITH_VALUE, ContactPage, Teammate
 from ..store.models import VISITOR, Workspace
+from ..store.sql_helpers import DAY
 from . import filters as contact_filters
 from . import timeline
 from .auth import (
@@ -42,7 +43,6 @@ from .render import show_avatar
 from .templating import SECURITY_HEADERS, page
 from .throttle import SignInThrottle
 
-DAY = 86400
 CONTACTS_PAGE = 50
 TIMELINE_PAGE = 50
 MAX_DESCRIPTION = 1000

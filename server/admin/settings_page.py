@@ -14,11 +14,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..store.models import Workspace
+from ..store.sql_helpers import DAY
 from . import identity_examples
 from .routes import Admin, signed_in
 from .settings_form import DEFAULT_GRACE_DAYS, GRACE_DAYS, SettingsForm, current_values, read_grace_days, read_settings
 
-DAY = 86400
 URL = "/admin/settings"
 
 

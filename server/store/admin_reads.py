@@ -25,7 +25,7 @@ from .history_stats import history_args, history_stats_sql
 from .models import ROLES, VISITOR, Contact, Merge, Workspace
 from .name_policy import WHY
 from .page_views import visited_condition, visited_stats
-from .sql_helpers import DAY
+from .sql_helpers import DAY, placeholders
 
 SEEN = "COALESCE(c.last_seen_at, c.created_at)"
 
@@ -235,7 +235,7 @@ async def _stats_for(conn: Conn, owners: list[str], name_id: int) -> dict[str, t
     """``owner → (count, first, last)`` of one event name, for the contacts of one page."""
     if not owners:
         return {}
-    marks = ", ".join("?" * len(owners))
+    marks = placeholders(len(owners))
     rows = await conn.fetch_all(
         "SELECT COALESCE(c.merged_into, c.id) AS owner, COUNT(*) AS n, MIN(e.created_at) AS first_at, "
         "MAX(e.created_at) AS last_at FROM contacts c CROSS JOIN events e WHERE e.contact_id = c.id "
@@ -368,7 +368,7 @@ class AdminReads:
         async with self.db.read() as conn:
             rows = await conn.fetch_all(
                 f"SELECT id, name, event_count FROM event_names WHERE workspace_id = ? "
-                f"AND name IN ({', '.join('?' * len(wanted))})", (workspace.id, *wanted))
+                f"AND name IN ({placeholders(len(wanted))})", (workspace.id, *wanted))
         return {r["name"]: (int(r["id"]), int(r["event_count"])) for r in rows}
 
     # ------------------------------------------------------------------ the profile
@@ -393,7 +393,7 @@ class AdminReads:
             others: dict[str, Contact] = {}
             if ids:
                 crow = await conn.fetch_all(
-                    f"SELECT * FROM contacts WHERE workspace_id = ? AND id IN ({', '.join('?' * len(ids))})",
+                    f"SELECT * FROM contacts WHERE workspace_id = ? AND id IN ({placeholders(len(ids))})",
                     (workspace.id, *ids))
                 others = {r["id"]: Contact.from_row(r) for r in crow}
             views: list[MergeView] = []

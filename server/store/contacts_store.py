@@ -22,7 +22,7 @@ from ..domain_errors import Conflict, InvalidInput, NotFound
 from .db import Conn, Database
 from .dialect import Dialect
 from .models import LEAD, USER, Contact, Workspace
-from .sql_helpers import DAY, new_contact_id, now_s
+from .sql_helpers import DAY, new_contact_id, now_s, placeholders
 
 # Contact fields PUT/POST may set, as columns. ``custom_attributes`` is merged separately.
 WRITABLE = ("role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at",
@@ -291,7 +291,7 @@ class RestContacts:
             }
             columns = ["id", "workspace_id", *values, "custom_attributes", "created_at", "updated_at"]
             await conn.execute(
-                f"INSERT INTO contacts ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                f"INSERT INTO contacts ({', '.join(columns)}) VALUES ({placeholders(len(columns))})",
                 (contact_id, workspace.id, *values.values(), json.dumps(custom_attributes), t, t))
 
         await self._write_unique(job)

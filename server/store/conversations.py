@@ -21,6 +21,7 @@ from typing import Any
 
 from .db import Conn, Database
 from .models import Workspace
+from .sql_helpers import placeholders
 
 OPEN, CLOSED = "open", "closed"
 COMMENT, CLOSE, REOPEN, ASSIGN = "comment", "close", "open", "assign"
@@ -179,7 +180,7 @@ class ConversationStore:
             ids = [c.id for c in conversations]
 
             async def job(conn: Conn) -> None:
-                marks = ", ".join("?" * len(ids))
+                marks = placeholders(len(ids))
                 await conn.execute(
                     "UPDATE conversations SET contact_read_part = (SELECT COALESCE(MAX(p.id), 0) FROM "
                     f"conversation_parts p WHERE p.conversation_id = conversations.id) WHERE id IN ({marks})", ids)
@@ -338,7 +339,7 @@ class ConversationStore:
         out: dict[int, list[Part]] = {i: [] for i in ids}
         if not ids:
             return out
-        marks = ", ".join("?" * len(ids))
+        marks = placeholders(len(ids))
         kind = " AND p.kind = 'comment'" if comments_only else ""
         rows = await conn.fetch_all(f"{_PARTS} WHERE p.conversation_id IN ({marks}){kind} ORDER BY p.id", ids)
         for r in rows:

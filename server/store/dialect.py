@@ -13,6 +13,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .sql_helpers import placeholders
+
 if TYPE_CHECKING:
     from .db import Conn
 
@@ -119,7 +121,7 @@ class PostgresDialect:
     bulk_copy = True
 
     async def lock(self, conn: Conn, *key: int) -> None:
-        marks = ", ".join("?" * len(key))
+        marks = placeholders(len(key))
         await conn.execute(f"SELECT pg_advisory_xact_lock({marks})", key)
 
     async def without_jit(self, conn: Conn) -> None:

@@ -30,11 +30,11 @@ from .db import Conn
 from .events import create_event_name, lock_event_names
 from .models import AppendRequest, EventResult, NewEvent
 from .name_policy import MAX_ACTIVE_EVENT_NAMES, NAME_LIMIT, record_refusals
+from .sql_helpers import DAY, placeholders
 
 if TYPE_CHECKING:
     from .sql_store import SQLStore
 
-DAY = 86400
 _LOOKUP_CHUNK = 500  # ids per ``IN (…)`` list
 _ACCEPTED, _DUPLICATE = EventResult("accepted"), EventResult("duplicate")  # shared: a chunk makes 20,000
 _COLUMNS = ("workspace_id", "contact_id", "event_name_id", "created_at", "received_at", "role", "source",
@@ -164,7 +164,7 @@ async def _holders(conn: Conn, ids: list[str]) -> dict[str, tuple[str, str | Non
         for start in range(0, len(wanted), _LOOKUP_CHUNK):
             chunk = wanted[start:start + _LOOKUP_CHUNK]
             rows = await conn.fetch_all(
-                f"SELECT id, role, merged_into FROM contacts WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+                f"SELECT id, role, merged_into FROM contacts WHERE id IN ({placeholders(len(chunk))})", chunk)
             found.update({r["id"]: (r["role"], r["merged_into"]) for r in rows})
     return found
 
@@ -172,7 +172,7 @@ async def _holders(conn: Conn, ids: list[str]) -> dict[str, tuple[str, str | Non
 async def _known_names(conn: Conn, ws_id: int, names: set[str]) -> dict[str, tuple[int, bool]]:
     wanted = sorted(names)
     rows = await conn.fetch_all(f"SELECT id, name, archived FROM event_names WHERE workspace_id = ? "
-                                f"AND name IN ({', '.join('?' * len(wanted))})", (ws_id, *wanted))
+                                f"AND name IN ({placeholders(len(wanted))})", (ws_id, *wanted))
     return {r["name"]: (r["id"], bool(r["archived"])) for r in rows}
 
 
@@ -191,7 +191,7 @@ async def _insert_sqlite(conn: Conn, rows: list[tuple[Any, ...]]) -> set[str]:
     if not rows:
         return set()
     top = await conn.fetch_one("SELECT COALESCE(MAX(id), 0) AS id FROM events")
-    await conn.executemany(f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    await conn.executemany(f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({placeholders(len(_COLUMNS))}) "
                            "ON CONFLICT (workspace_id, dedupe_key) DO NOTHING", rows)
     new = await conn.fetch_all("SELECT dedupe_key FROM events WHERE id > ?", (top["id"] if top else 0,))
     return {r["dedupe_key"] for r in new}

@@ -28,8 +28,8 @@ from typing import Any
 from .admin_reads import EventFilter, _correlated_condition
 from .db import Conn, Database
 from .models import Contact, Workspace
+from .sql_helpers import DAY, placeholders
 
-DAY = 86400
 PENDING, SENT, SHOWN, CLICKED, DISMISSED = "pending", "sent", "shown", "clicked", "dismissed"
 MARKS = (SHOWN, CLICKED, DISMISSED)
 # Live contacts and the contacts merged into them, as in conversations.
@@ -517,7 +517,7 @@ class MessageStore:
         if not wanted:
             return {}
         rows = await conn.fetch_all(
-            f"SELECT id, name FROM event_names WHERE workspace_id = ? AND name IN ({', '.join('?' * len(wanted))})",
+            f"SELECT id, name FROM event_names WHERE workspace_id = ? AND name IN ({placeholders(len(wanted))})",
             (workspace.id, *wanted),
         )
         return {r["name"]: int(r["id"]) for r in rows}
@@ -559,7 +559,7 @@ class MessageStore:
             await conn.dialect.without_jit(conn)  # as the contact list: per-contact probes
             ids = await self._name_ids(conn, workspace, [f.event_name for f in filters])
             conds, args = (
-                ["c.workspace_id = ?", "c.merged_into IS NULL", f"c.role IN ({', '.join('?' * len(roles))})"],
+                ["c.workspace_id = ?", "c.merged_into IS NULL", f"c.role IN ({placeholders(len(roles))})"],
                 [workspace.id, *roles],
             )
             for f in filters:

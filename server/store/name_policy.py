@@ -17,9 +17,9 @@ from collections.abc import Iterable
 
 from .db import Conn
 from .models import USER, AppendRequest
+from .sql_helpers import DAY, placeholders
 
 MAX_ACTIVE_EVENT_NAMES = 120  # Intercom: "Cannot have more than 120 active event names"
-DAY = 86400
 MAX_REFUSED_ROWS = 1000  # distinct (name, reason) rows kept per workspace; later made-up names are lumped
 OTHER_NAMES = "(other names)"
 
@@ -112,4 +112,4 @@ async def record_refusals(conn: Conn, refusals: dict[tuple[int, str, str], int],
 
 
 def _marks(items: Iterable[tuple[str, str]]) -> str:
-    return ", ".join("?" * len({name for name, _ in items}))
+    return placeholders(len({name for name, _ in items}))

@@ -17,6 +17,7 @@ from typing import Any
 from ..domain_errors import UnknownIdentity
 from .db import Conn, Database
 from .models import Contact, Workspace
+from .sql_helpers import placeholders
 
 _INSERT_CHUNK = 300  # rows per multi-row INSERT (9 parameters each)
 
@@ -75,7 +76,7 @@ async def visited_stats(conn: Conn, owners: list[str], text: str) -> dict[str, t
     """``owner → (count, first, last)`` of the page views whose URL contains ``text``, for one list page."""
     if not owners:
         return {}
-    marks = ", ".join("?" * len(owners))
+    marks = placeholders(len(owners))
     rows = await conn.fetch_all(
         "SELECT COALESCE(c.merged_into, c.id) AS owner, COUNT(*) AS n, MIN(p.created_at) AS first_at, "
         "MAX(p.created_at) AS last_at FROM contacts c CROSS JOIN page_views p WHERE p.contact_id = c.id "
@@ -86,7 +87,7 @@ async def visited_stats(conn: Conn, owners: list[str], text: str) -> dict[str, t
 
 async def export_rows(conn: Conn, contact_ids: list[str]) -> list[Any]:
     """Every stored page view of these contacts, oldest first (the GDPR export)."""
-    marks = ", ".join("?" * len(contact_ids))
+    marks = placeholders(len(contact_ids))
     return await conn.fetch_all(
         "SELECT id, contact_id, role, created_at, received_at, url, title, referrer FROM page_views "
         f"WHERE contact_id IN ({marks}) ORDER BY created_at, id", contact_ids)
