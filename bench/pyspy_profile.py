@@ -10,6 +10,8 @@ from pathlib import Path
 from processes import ServerProcess
 from report import NOTES
 
+KEEP_DIR = Path("/tmp/trailmark-bench")
+
 
 def start_profiler(tmp: Path, seconds: float, server: ServerProcess, label: str) -> subprocess.Popen[bytes] | None:
     """py-spy on the server's (first) serving process for about ``seconds``, raw stacks to ``tmp``."""
@@ -51,6 +53,10 @@ def finish_profiler(proc: subprocess.Popen[bytes] | None, label: str) -> None:
     if not out.exists():
         NOTES.append("--profile: py-spy wrote nothing (ptrace not permitted?)")
         return
+    kept = KEEP_DIR / out.name  # the raw stacks outlive the run's temporary directory, for a closer look
+    KEEP_DIR.mkdir(parents=True, exist_ok=True)
+    shutil.copy(out, kept)
+    NOTES.append(f"--profile: raw py-spy stacks of all threads kept in {kept}")
     cats: dict[str, int] = {}
     main = sql = 0
     for line in out.read_text().splitlines():

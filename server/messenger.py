@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from . import identity, messenger_messages, page_views
 from .errors import ApiError, bad_request, not_found
-from .http_edge import read_json_object, reject_nul, reject_nul_in, set_cors
+from .http_edge import JSONAnswer, read_json_object, reject_nul, reject_nul_in, set_cors
 from .ingest import reported_drops, validate_browser_batch
 from .limits import MAX_ATTRIBUTE_LENGTH, MAX_ATTRIBUTES
 from .origins import check_origin, cors_headers
@@ -265,7 +265,7 @@ async def events(request: Request) -> Response:
                                                messenger_messages.page_of(data))
     if shown:
         answer["messages"] = shown
-    return JSONResponse(answer, headers=cors)
+    return JSONAnswer(answer, cors)
 
 
 def browser_names(request: Request, ws: Workspace) -> BrowserNames:
