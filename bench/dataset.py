@@ -170,7 +170,10 @@ def _load(path: str, app_id: str, n_events: int, n_contacts: int) -> Dataset:
                    "source, dedupe_key, metadata, metadata_types) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows())
     for sql in index_sql:
         db.execute(sql)
-    # The aggregates the store keeps up to date on ingest.
+    # The aggregates the store keeps up to date on ingest: per contact, then per name.
+    from trailmark.store.contact_stats import RECOUNT_ALL
+
+    db.execute(RECOUNT_ALL)
     db.execute("UPDATE event_names SET "
                "event_count = (SELECT COUNT(*) FROM events e WHERE e.event_name_id = event_names.id), "
                "first_seen = (SELECT MIN(created_at) FROM events e WHERE e.event_name_id = event_names.id), "

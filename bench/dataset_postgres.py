@@ -27,7 +27,7 @@ import dataset as sqlite_dataset  # noqa: E402  (bench/dataset.py, found through
 
 # Copied in this order (foreign keys). A contact's merged_into may name a contact copied after it, so
 # contacts go in without it, and it is set once they are all there.
-TABLES = ("event_names", "contacts", "events", "event_daily_counts")
+TABLES = ("event_names", "contacts", "events", "event_daily_counts", "contact_event_stats")
 
 
 def database_name(events: int, contacts: int) -> str:

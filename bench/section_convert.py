@@ -15,7 +15,7 @@ from report import NOTES, TITLES, add, median_ms, ms, say, timed
 
 async def bulk_events(store: Any, ws: Any, contact_id: str, n: int, name_ids: list[int], tag: str) -> None:
     """``n`` events for one contact straight into the events table, in the store's writer (big executemany
-    jobs); the aggregates are not maintained (the conversion does not read them)."""
+    jobs); the aggregates (per name, per contact) are not maintained (the conversion does not read them)."""
     now = int(time.time())
     rng = random.Random(tag)
     chunk = 50_000

@@ -18,7 +18,7 @@ import pytest
 
 from trailmark.domain_errors import InvalidMerge, NameLimitReached
 from trailmark.store import SQLStore, open_store
-from trailmark.store.history_stats import history_args, history_stats_sql
+from trailmark.store.admin_reads import EventFilter, _correlated_condition
 from trailmark.store.models import AppendRequest, NewEvent, Workspace
 from trailmark.store.name_policy import MAX_ACTIVE_EVENT_NAMES
 from trailmark.store.postgres_db import redact, to_dollar
@@ -328,21 +328,24 @@ async def test_summary_and_merge_history_count_only_visible_events_across_merges
     assert await store.event_summary(ws, await store.create_visitor(ws)) == []
 
 
-async def test_history_stats_read_only_the_covering_index(store, ws):
-    """SQLite's plan for the summary and the merge counts: every events access is a search of the covering
-    index (never a scan, never a table row), so the cost follows the visible events, not the stored ones."""
+async def test_contact_filter_probes_search_one_name_s_stats_rows(store, ws):
+    """SQLite's plan for a contact filter: each probe searches the stats table by its primary key (the name
+    first, so one name's probes stay in its pages; not the contact index, which the planner could take for
+    the same two columns), and the recount of a row straddling a floor searches the covering events index."""
     if store.db.dialect.name != "sqlite":
         pytest.skip("PostgreSQL picks its plan from statistics")
-    queries: list[tuple[str, list[tuple[str, int | None]]]] = [
-        (history_stats_sql(2) + "SELECT * FROM h_stats", [("a", None), ("b", 1)]),
-               (history_stats_sql(1, count_only=True, visitor_only=True) + "SELECT SUM(n) FROM h_stats", [("a", 1)])]
-    for sql, sources in queries:
+    for op in ("done", "count_gt", "last_lt"):
+        cond, args = _correlated_condition(EventFilter(op, "x", 1), 1, 1_000_000)
         async with store.db.read() as conn:
-            rows = await conn.fetch_all("EXPLAIN QUERY PLAN " + sql, history_args(sources))
-        on_events = [r["detail"] for r in rows if r["detail"].startswith(("SEARCH e ", "SCAN e "))]
-        assert on_events, [r["detail"] for r in rows]
-        assert all(d.startswith("SEARCH e USING COVERING INDEX events_contact_name_role_time (contact_id=?")
-                   for d in on_events), on_events
+            rows = await conn.fetch_all(f"EXPLAIN QUERY PLAN SELECT c.id FROM contacts c WHERE c.workspace_id = ? "
+                                        f"AND {cond}", (ws.id, *args))
+        details = [r["detail"] for r in rows]
+        on_stats = [d for d in details if d.startswith(("SEARCH a ", "SCAN a "))]
+        on_events = [d for d in details if d.startswith(("SEARCH e ", "SCAN e "))]
+        assert on_stats and on_events, details
+        assert all(d.startswith("SEARCH a USING PRIMARY KEY (event_name_id=? AND contact_id=?)") for d in on_stats)
+        assert all(d.startswith("SEARCH e USING COVERING INDEX events_contact_name_role_time (contact_id=? "
+                                "AND event_name_id=? AND role=? AND created_at>?)") for d in on_events), on_events
 
 
 async def test_event_name_reads_and_admin_writes(store, ws):

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .contact_stats import visible
 from .db import Conn, Database
-from .history_stats import history_args, history_stats_sql
 from .models import ROLES, VISITOR, Contact, Merge, Workspace
 from .name_policy import WHY
 from .page_views import visited_condition, visited_stats
@@ -122,43 +122,28 @@ class MergeView:
     became: str | None = None  # for a conversion: the role it led to, when known
 
 
-# Visible: not a visitor-phase event older than its contact's floor (``sql_store``, "history").
-_VISIBLE_OWN = "(c.visitor_floor IS NULL OR e.role <> 'visitor' OR e.created_at >= c.visitor_floor)"
-_VISIBLE_SRC = "(s.visitor_floor IS NULL OR e.role <> 'visitor' OR e.created_at >= s.visitor_floor)"
-_GROUP_ALL_VISIBLE = "(s.visitor_floor IS NULL OR g.lo >= s.visitor_floor)"
+# A stats row ``a`` of name ``?`` of the contact ``c`` itself, or of a contact ``s`` merged into it
+# (``contact_stats``: each row whole, nothing, or recounted when it straddles its source's floor). The
+# ``CROSS JOIN`` keeps SQLite's join order: merged contacts first, through their index, then their rows.
+_OWN_ROWS = "FROM contact_event_stats a WHERE a.event_name_id = ? AND a.contact_id = c.id"
+_MERGED_ROWS = ("FROM contacts s CROSS JOIN contact_event_stats a WHERE s.merged_into = c.id "
+                "AND a.event_name_id = ? AND a.contact_id = s.id")
 
-
-def _src_correction(agg: str) -> str:
-    return (f"(SELECT {agg} FROM events e WHERE e.event_name_id = ? AND e.contact_id = g.contact_id "
-            f"AND (e.role <> 'visitor' OR e.created_at >= s.visitor_floor))")
-
-
-# Per live contact ("owner"), count / first / last of one event name over its merged history. Events are
-# grouped per source contact straight from the (event_name_id, contact_id, created_at) index; only a
-# source with a visitor floor and events older than it is recounted event by event; then sources fold onto
-# their owner. Four placeholders, all the event name id.
+# Per live contact ("owner"), count / first / last of one event name over its merged history: that name's
+# stats rows (one primary-key range), each made visible for its source, folded onto their owner. One
+# placeholder, the event name id.
+_SRC_N, _SRC_FIRST, _SRC_LAST = (visible(what, "a", "s.visitor_floor") for what in ("count", "first_at", "last_at"))
+_OWN_N = visible("count", "a", "c.visitor_floor")
 _OWNER_STATS = (
-    "SELECT COALESCE(s.merged_into, s.id) AS owner, "
-    f"SUM(CASE WHEN {_GROUP_ALL_VISIBLE} THEN g.n ELSE {_src_correction('COUNT(*)')} END) AS n, "
-    f"MIN(CASE WHEN {_GROUP_ALL_VISIBLE} THEN g.lo ELSE {_src_correction('MIN(e.created_at)')} END) AS first_at, "
-    f"MAX(CASE WHEN {_GROUP_ALL_VISIBLE} THEN g.hi ELSE {_src_correction('MAX(e.created_at)')} END) AS last_at "
-    "FROM (SELECT contact_id, COUNT(*) AS n, MIN(created_at) AS lo, MAX(created_at) AS hi FROM events "
-    "WHERE event_name_id = ? GROUP BY contact_id) AS g JOIN contacts s ON s.id = g.contact_id "
-    "GROUP BY COALESCE(s.merged_into, s.id)")
+    f"SELECT COALESCE(s.merged_into, s.id) AS owner, SUM({_SRC_N}) AS n, MIN({_SRC_FIRST}) AS first_at, "
+    f"MAX({_SRC_LAST}) AS last_at FROM contact_event_stats a JOIN contacts s ON s.id = a.contact_id "
+    "WHERE a.event_name_id = ? GROUP BY COALESCE(s.merged_into, s.id)")
 
-# The same, one join per event: PostgreSQL hash-joins and aggregates this well (and plans the grouped form
-# above badly: a nested loop over the materialized aggregate). One placeholder.
-_OWNER_STATS_PER_EVENT = (
-    "SELECT COALESCE(s.merged_into, s.id) AS owner, COUNT(*) AS n, MIN(e.created_at) AS first_at, "
-    "MAX(e.created_at) AS last_at FROM events e JOIN contacts s ON s.id = e.contact_id "
-    f"WHERE e.event_name_id = ? AND {_VISIBLE_SRC} GROUP BY COALESCE(s.merged_into, s.id)")
-
-# Contacts checked one by one before the list considers an aggregate instead (~10-30 ms of probes).
-WALK_WINDOW = 2000
-# Measured on both backends (docs/performance.md, "Design measurements"): an aggregate costs about a third of
-# the walk's cost per contact for each event of its name, so it is the cheaper way on when its name has fewer
-# than ~3 events per contact still to walk.
-DRIVE_EVENTS_PER_CONTACT = 3
+# A filter that needs the event done drives the list from its name's stats rows (``_OWNER_STATS``) when
+# the name has at most this many events (so at most this many rows): a few ms at most, where the walk could
+# go through every contact before it finds a page (bench/section_timeline.py; docs/performance.md, "Contact
+# filters from aggregates").
+DRIVE_MAX_EVENTS = 5000
 
 
 def _after(base: list[str], base_args: list[Any], start: tuple[int, str] | None) -> tuple[list[str], list[Any]]:
@@ -169,11 +154,11 @@ def _after(base: list[str], base_args: list[Any], start: tuple[int, str] | None)
             [*base_args, start[0], start[0], start[1]])
 
 
-def _pick_driver(filters: Sequence[EventFilter], names: dict[str, tuple[int, int]], contacts: int) -> int | None:
-    """The filter whose aggregate is cheapest, among those that need the event done, if that aggregate is
-    cheaper than walking ``contacts`` more contacts; ``None`` otherwise."""
+def _pick_driver(filters: Sequence[EventFilter], names: dict[str, tuple[int, int]]) -> int | None:
+    """The filter whose name is rarest, among those that need the event done, if it is rare enough to drive
+    the list (:data:`DRIVE_MAX_EVENTS`); ``None`` otherwise."""
     usable = [i for i, f in enumerate(filters) if _needs_done(f) and f.event_name in names
-              and names[f.event_name][1] <= DRIVE_EVENTS_PER_CONTACT * contacts]
+              and names[f.event_name][1] <= DRIVE_MAX_EVENTS]
     return min(usable, key=lambda i: names[filters[i].event_name][1], default=None)
 
 
@@ -208,25 +193,27 @@ def _condition(f: EventFilter, n: str, first: str, last: str, now: int) -> tuple
 
 
 def _correlated_condition(f: EventFilter, name_id: int, now: int) -> tuple[str, list[Any]]:
-    """One filter checked for the contact ``c`` of the outer query: its own events and those of the
-    contacts merged into it (``CROSS JOIN`` keeps SQLite's join order: merged contacts first, through their
-    index, then their events through ``(event_name_id, contact_id)``). A URL filter probes page views."""
+    """One filter checked for the contact ``c`` of the outer query: its own stats rows of the name and those
+    of the contacts merged into it, a few primary-key probes whatever the number of events. A URL filter
+    probes page views."""
     if f.op == VISITED_URL:
         return visited_condition(f.url)
-    own = f"FROM events e WHERE e.event_name_id = ? AND e.contact_id = c.id AND {_VISIBLE_OWN}"
-    merged = (f"FROM contacts s CROSS JOIN events e WHERE s.merged_into = c.id AND e.contact_id = s.id "
-              f"AND e.event_name_id = ? AND {_VISIBLE_SRC}")
     if f.op in ("done", "not_done"):
-        # Scalar subqueries with LIMIT 1, not EXISTS: PostgreSQL may turn an EXISTS into a set it builds
-        # once over every event of the name ("hashed subplan"); a scalar subquery stays a per-contact probe.
-        found = f"COALESCE((SELECT 1 {own} LIMIT 1), (SELECT 1 {merged} LIMIT 1))"
-        return f"{found} IS {'NOT ' if f.op == 'done' else ''}NULL", [name_id, name_id]
+        # A row means the source did it; visible unless its only row is a hidden visitor-phase one.
+        # Scalar subqueries, not EXISTS: PostgreSQL may turn an EXISTS into a set it builds once over every
+        # row of the name ("hashed subplan"); a scalar subquery stays a per-contact probe.
+        own = f"(SELECT SUM({_OWN_N}) {_OWN_ROWS})"
+        merged = f"(SELECT SUM({_SRC_N}) {_MERGED_ROWS})"
+        found = f"(COALESCE({own}, 0) > 0 OR COALESCE({merged}, 0) > 0)"
+        return (found if f.op == "done" else f"NOT {found}"), [name_id, name_id]
     if f.op.startswith("count"):
-        cond, args = _condition(f, f"((SELECT COUNT(*) {own}) + (SELECT COUNT(*) {merged}))", "", "", now)
+        total = (f"(COALESCE((SELECT SUM({_OWN_N}) {_OWN_ROWS}), 0) "
+                 f"+ COALESCE((SELECT SUM({_SRC_N}) {_MERGED_ROWS}), 0))")
+        cond, args = _condition(f, total, "", "", now)
         return cond, [name_id, name_id, *args]
-    agg = "MIN" if f.op.startswith("first") else "MAX"
-    both = (f"(SELECT {agg}(t) FROM (SELECT {agg}(e.created_at) AS t {own} "
-            f"UNION ALL SELECT {agg}(e.created_at) AS t {merged}) AS m)")
+    what, agg = ("first_at", "MIN") if f.op.startswith("first") else ("last_at", "MAX")
+    both = (f"(SELECT {agg}(t) FROM (SELECT {agg}({visible(what, 'a', 'c.visitor_floor')}) AS t {_OWN_ROWS} "
+            f"UNION ALL SELECT {agg}({visible(what, 'a', 's.visitor_floor')}) AS t {_MERGED_ROWS}) AS m)")
     cond, args = _condition(f, "", both, both, now)
     return cond, [name_id, name_id, *args]
 
@@ -237,11 +224,12 @@ async def _stats_for(conn: Conn, owners: list[str], name_id: int) -> dict[str, t
         return {}
     marks = placeholders(len(owners))
     rows = await conn.fetch_all(
-        "SELECT COALESCE(c.merged_into, c.id) AS owner, COUNT(*) AS n, MIN(e.created_at) AS first_at, "
-        "MAX(e.created_at) AS last_at FROM contacts c CROSS JOIN events e WHERE e.contact_id = c.id "
-        f"AND e.event_name_id = ? AND (c.id IN ({marks}) OR c.merged_into IN ({marks})) AND {_VISIBLE_OWN} "
-        "GROUP BY COALESCE(c.merged_into, c.id)", (name_id, *owners, *owners))
-    return {r["owner"]: (int(r["n"]), r["first_at"], r["last_at"]) for r in rows}
+        f"SELECT COALESCE(s.merged_into, s.id) AS owner, SUM({_SRC_N}) AS n, MIN({_SRC_FIRST}) AS first_at, "
+        f"MAX({_SRC_LAST}) AS last_at "
+        "FROM contacts s CROSS JOIN contact_event_stats a WHERE a.event_name_id = ? AND a.contact_id = s.id "
+        f"AND (s.id IN ({marks}) OR s.merged_into IN ({marks})) GROUP BY COALESCE(s.merged_into, s.id)",
+        (name_id, *owners, *owners))
+    return {r["owner"]: (int(r["n"]), r["first_at"], r["last_at"]) for r in rows if r["n"]}
 
 
 class AdminReads:
@@ -256,16 +244,13 @@ class AdminReads:
                              limit: int = 50, now: int | None = None) -> ContactPage:
         """Live contacts (not merged away), newest seen first, matching ``role`` and every filter (AND).
 
-        ``after`` is the previous page's ``next_after``. The plan (timed on 100,000 contacts and 1,000,000
-        events, bench/dataset.py, both backends):
-
-        1. walk the next :data:`WALK_WINDOW` live contacts down the ``(seen, id)`` index, checking each
-           filter per contact with index probes. When matches are common the page fills here (a few ms).
-        2. Otherwise continue after that window: with a filter that needs the event done (has done, count
-           more than, first/last did …), one aggregate over that name's events (an index range) gives the
-           candidates when that is cheaper than walking on (:data:`DRIVE_EVENTS_PER_CONTACT`); else the walk
-           goes on to the end. The slow case is a rare condition on a very frequent event (count more than
-           1,000 of the name with 212,000 events): ~0.4 s on SQLite, ~0.6 s on PostgreSQL.
+        ``after`` is the previous page's ``next_after``. Each filter is a few primary-key probes of the
+        per-contact stats (``contact_stats``) per contact, whatever the number of events, so the plan is the
+        walk down the ``(seen, id)`` index, checking each contact, until the page is full; except when a
+        filter that needs the event done (has done, count more than, first/last did …) names a rare event
+        (:data:`DRIVE_MAX_EVENTS`): then that name's stats rows give the candidates, and the walk, which could
+        pass every contact without filling a page, is not taken. Timed on 100,000 contacts and 1,000,000
+        events (bench/dataset.py; docs/performance.md, "Contact filters from aggregates").
         """
         if role is not None and role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
@@ -286,41 +271,15 @@ class AdminReads:
         async with self.db.read() as conn:
             # The per-contact probes make the planner's cost estimate large: no JIT compiling for them.
             await conn.dialect.without_jit(conn)
-
-            async def walk_page(start: tuple[int, str] | None, until: tuple[int, str] | None, n: int) -> list[Any]:
-                where, args = _after(base, base_args, start)
-                if until is not None:  # up to and including the contact ``until``
-                    where = [*where, f"({SEEN} > ? OR ({SEEN} = ? AND c.id >= ?))"]
-                    args = [*args, until[0], until[0], until[1]]
-                return await conn.fetch_all(f"SELECT c.* FROM contacts c WHERE {' AND '.join(where)} "
-                                            f"AND {walk_sql} {order} LIMIT ?", (*args, *walk_args, n))
-
-            if not filters:
-                rows = await walk_page(after, None, need)
-            elif any(_needs_done(f) and f.event_name not in names for f in filters):
+            driver = _pick_driver(filters, names)
+            if any(_needs_done(f) and f.event_name not in names for f in filters):
                 rows = []  # nobody did an event that was never tracked
+            elif driver is not None:
+                rows = await self._driven_page(conn, base, base_args, after, filters, name_ids, driver, now, need)
             else:
                 where, args = _after(base, base_args, after)
-                edge_row = await conn.fetch_one(f"SELECT {SEEN} AS seen, c.id FROM contacts c WHERE "
-                                                f"{' AND '.join(where)} {order} LIMIT 1 OFFSET ?",
-                                                (*args, WALK_WINDOW - 1))
-                edge = (int(edge_row["seen"]), str(edge_row["id"])) if edge_row else None
-                rows = await walk_page(after, edge, need)
-                if len(rows) < need and edge is not None:
-                    where, args = _after(base, base_args, edge)
-                    left = await conn.fetch_one(f"SELECT COUNT(*) AS n FROM contacts c WHERE {' AND '.join(where)}",
-                                                args)
-                    # How far the walk would still go, judging by how often the window matched.
-                    found = len(rows)
-                    ahead = int(left["n"]) if left else 0
-                    if found:
-                        ahead = min(ahead, (need - found) * WALK_WINDOW // found)
-                    driver = _pick_driver(filters, names, ahead)
-                    if driver is None:
-                        rows += await walk_page(edge, None, need - len(rows))
-                    else:
-                        rows += await self._driven_page(conn, base, base_args, edge, filters, name_ids, driver,
-                                                        now, need - len(rows))
+                rows = await conn.fetch_all(f"SELECT c.* FROM contacts c WHERE {' AND '.join(where)} "
+                                            f"AND {walk_sql} {order} LIMIT ?", (*args, *walk_args, need))
             contacts = [Contact.from_row(r) for r in rows[:limit]]
             stats = [await visited_stats(conn, [c.id for c in contacts], f.url) if f.op == VISITED_URL
                      else await _stats_for(conn, [c.id for c in contacts], name_ids[i]) for i, f in enumerate(filters)]
@@ -328,7 +287,7 @@ class AdminReads:
         more = len(rows) > limit
         return ContactPage(listed, (listed[-1].seen, listed[-1].contact.id) if more and listed else None)
 
-    async def _driven_page(self, conn: Conn, base: list[str], base_args: list[Any], start: tuple[int, str],
+    async def _driven_page(self, conn: Conn, base: list[str], base_args: list[Any], start: tuple[int, str] | None,
                            filters: Sequence[EventFilter], name_ids: list[int], driver: int, now: int,
                            n: int) -> list[Any]:
         """Candidates from one aggregate over the driver filter's event; the other filters per contact."""
@@ -341,14 +300,10 @@ class AdminReads:
                 cond, a = _correlated_condition(f, name_ids[i], now)
             conds.append(cond)
             cond_args += a
-        if conn.dialect.prefers_plain_aggregates:
-            stats, stats_args = _OWNER_STATS_PER_EVENT, [name_ids[driver]]
-        else:
-            stats, stats_args = _OWNER_STATS, [name_ids[driver]] * 4
         return await conn.fetch_all(
-            f"SELECT c.* FROM contacts c JOIN ({stats}) AS d ON d.owner = c.id WHERE {' AND '.join(where)} "
+            f"SELECT c.* FROM contacts c JOIN ({_OWNER_STATS}) AS d ON d.owner = c.id WHERE {' AND '.join(where)} "
             f"AND {' AND '.join(conds)} ORDER BY {SEEN} DESC, c.id DESC LIMIT ?",
-            (*stats_args, *args, *cond_args, n))
+            (name_ids[driver], *args, *cond_args, n))
 
     async def admin_role_counts(self, workspace: Workspace) -> dict[str, int]:
         """Live contacts per role (an index-only count per role)."""
@@ -456,33 +411,19 @@ class AdminReads:
 
 async def _visible_count(conn: Conn, merge: Merge, source: Contact | None) -> int:
     """How many of the from-contact's own events the survivor shows: for a merge, all but its visitor-phase
-    events older than its floor; for a conversion, the visitor-phase events it kept.
-
-    Both count from the ``(contact, name, role, created_at)`` index (migration 5), never the table. SQLite
-    counts one range per name and role (``history_stats``): a step per visible event, where filtering the
-    contact's entries one by one costs twice as much. PostgreSQL filters one index-only scan of the
-    contact's entries: as fast there, and until VACUUM has marked fresh pages all-visible it then reads
-    each heap page once rather than once per name."""
-    visitor_only = merge.kind == "convert"
-    if visitor_only:
+    events older than its floor; for a conversion, the visitor-phase events it kept (from the floor the
+    conversion set). Its stats rows (``contact_stats``), each visible under that floor."""
+    if merge.kind == "convert":
         if merge.from_role != VISITOR:
             return 0
         floor: int | None = merge.events_since if merge.events_since is not None else 0
+        phases = "AND a.visitor_phase = 1"
     else:
-        floor = source.visitor_floor if source else None
-    if conn.dialect.prefers_plain_aggregates:
-        sql = "SELECT COUNT(*) AS n FROM events e WHERE e.contact_id = ?"
-        args: list[str | int | None] = [merge.from_contact]
-        if visitor_only:
-            sql, args = sql + " AND e.role = 'visitor' AND e.created_at >= ?", [*args, floor]
-        elif floor is not None:
-            sql, args = sql + " AND (e.role <> 'visitor' OR e.created_at >= ?)", [*args, floor]
-    else:
-        sql = (history_stats_sql(1, visitor_only=visitor_only, count_only=True) +
-               "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM h_stats")
-        args = history_args([(merge.from_contact, floor)])
-    row = await conn.fetch_one(sql, args)
-    return int(row["n"]) if row else 0
+        floor, phases = (source.visitor_floor if source else None), ""
+    row = await conn.fetch_one(
+        f"SELECT SUM({visible('count', 'a', 'f.floor')}) AS n FROM (SELECT CAST(? AS BIGINT) AS floor) AS f "
+        f"CROSS JOIN contact_event_stats a WHERE a.contact_id = ? {phases}", (floor, merge.from_contact))
+    return int(row["n"] or 0) if row else 0
 
 
 def _with_became(views: list[MergeView], contact: Contact) -> list[MergeView]:

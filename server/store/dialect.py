@@ -1,6 +1,7 @@
-"""What differs between SQLite and PostgreSQL, in one place: locks, planner settings, JSON, unique violations.
+"""What differs between SQLite and PostgreSQL, in one place: locks, planner settings, JSON, unique violations,
+the smaller / larger of two values.
 
-Also notifications to other processes, and which of two query shapes each planner does well with.
+Also notifications to other processes.
 
 The rest of the store writes its SQL once (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``: both backends
 take them) and asks its connection's ``dialect`` for these few pieces, never which backend it runs on. One
@@ -26,9 +27,6 @@ class Dialect(Protocol):
     # A commit can wake the other processes sharing the database (PostgreSQL's NOTIFY, heard by LISTEN); with
     # SQLite only the process that wrote knows (the store's on_commit hooks).
     notifies_other_processes: bool
-    # The planner does well with the plain form of a per-contact count (a join and a GROUP BY, or a filtered
-    # index scan) where SQLite needs the hand-written index walks (history_stats.py, admin_reads.py).
-    prefers_plain_aggregates: bool
     # Rows can be streamed in with COPY (PostgreSQL): the importer's writer copies a chunk into a staging table
     # instead of one INSERT per row (store/import_writer.py).
     bulk_copy: bool
@@ -64,6 +62,14 @@ class Dialect(Protocol):
         """Whether a write failed because another one filled a unique index first."""
         ...
 
+    def least(self, a: str, b: str) -> str:
+        """The smaller of two SQL expressions (SQLite's scalar ``min``, PostgreSQL's ``LEAST``)."""
+        ...
+
+    def greatest(self, a: str, b: str) -> str:
+        """The larger of two SQL expressions (SQLite's scalar ``max``, PostgreSQL's ``GREATEST``)."""
+        ...
+
     async def copy_rows(self, conn: Conn, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         """Stream ``rows`` into ``table`` with COPY; only where ``bulk_copy`` is true."""
         ...
@@ -78,7 +84,6 @@ class SQLiteDialect:
 
     name = "sqlite"
     notifies_other_processes = False
-    prefers_plain_aggregates = False
     bulk_copy = False
 
     async def lock(self, conn: Conn, *key: int) -> None:
@@ -108,6 +113,12 @@ class SQLiteDialect:
         return isinstance(exc, sqlite3.IntegrityError) and getattr(exc, "sqlite_errorname", "") in (
             "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
 
+    def least(self, a: str, b: str) -> str:
+        return f"min({a}, {b})"
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"max({a}, {b})"
+
     async def copy_rows(self, conn: Conn, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         raise NotImplementedError("SQLite has no COPY: callers check bulk_copy")
 
@@ -117,7 +128,6 @@ class PostgresDialect:
 
     name = "postgres"
     notifies_other_processes = True
-    prefers_plain_aggregates = True
     bulk_copy = True
 
     async def lock(self, conn: Conn, *key: int) -> None:
@@ -157,6 +167,12 @@ class PostgresDialect:
         from asyncpg.exceptions import UniqueViolationError  # asyncpg is installed wherever this dialect runs
 
         return isinstance(exc, UniqueViolationError)
+
+    def least(self, a: str, b: str) -> str:
+        return f"LEAST({a}, {b})"
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"GREATEST({a}, {b})"
 
     async def copy_rows(self, conn: Conn, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
         from .postgres_db import PostgresConn  # imports asyncpg: only where this dialect runs

@@ -12,8 +12,8 @@ from typing import Any
 
 from ..domain_errors import NameLimitReached, UnknownIdentity
 from ..live import CHANNEL as LIVE_CHANNEL
+from .contact_stats import StatsBatch, visible
 from .db import Conn, Database
-from .history_stats import history_args, history_stats_sql
 from .models import (
     AppendRequest,
     Contact,
@@ -118,19 +118,16 @@ class Events:
 
     async def event_summary(self, workspace: Workspace, contact: Contact) -> list[dict[str, Any]]:
         """Per event name: count, first, last over the contact's merged history (all time), most recent
-        first. Read from the ``(contact, name, role, created_at)`` index per source and pair
-        (``history_stats``): a few seeks per name plus a step per visible event, no table rows."""
+        first. Read from the per-contact stats rows of each source (``contact_stats``): a few rows per name,
+        whatever the number of events."""
+        n, first, last = (visible(what, "a", "s.visitor_floor") for what in ("count", "first_at", "last_at"))
         async with self.db.read() as conn:
-            sources = await self.sources(conn, contact)
-            if not sources:
-                return []
-            await conn.dialect.without_jit(conn)
             rows = await conn.fetch_all(
-                history_stats_sql(len(sources)) +
-                "SELECT n.name, n.description, CAST(SUM(s.n) AS BIGINT) AS count, MIN(s.first_at) AS first, "
-                "MAX(s.last_at) AS last FROM h_stats s JOIN event_names n ON n.id = s.name_id "
-                "GROUP BY n.name, n.description HAVING SUM(s.n) > 0 ORDER BY MAX(s.last_at) DESC, n.name",
-                history_args([(s.contact_id, s.visitor_floor) for s in sources]))
+                f"SELECT n.name, n.description, CAST(SUM({n}) AS BIGINT) AS count, MIN({first}) AS first, "
+                f"MAX({last}) AS last FROM contacts s CROSS JOIN contact_event_stats a "
+                "JOIN event_names n ON n.id = a.event_name_id WHERE (s.id = ? OR s.merged_into = ?) "
+                f"AND a.contact_id = s.id GROUP BY n.name, n.description HAVING SUM({n}) > 0 "
+                f"ORDER BY MAX({last}) DESC, n.name", (contact.id, contact.id))
         return [dict(name=r["name"], description=r["description"], count=r["count"], first=r["first"],
                      last=r["last"]) for r in rows]
 
@@ -263,6 +260,7 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     drops: dict[tuple[int, str, str], int] = defaultdict(int)
     drop_events: dict[int, int] = defaultdict(int)
     claimed: set[tuple[int, str]] = set()
+    contact_stats = StatsBatch()
     for i, j, row in inserts:
         ev = requests[i].events[j]
         key = (row[0], row[7])
@@ -271,6 +269,7 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
         results = out[i]
         results[j] = EventResult("accepted" if accepted else "duplicate")
         if accepted:
+            contact_stats.add(row[2], row[1], row[5], ev.created_at)
             per_name[row[2]].append(ev.created_at)
             per_day[(row[2], ev.created_at // DAY)] += 1
             if ev.dropped:
@@ -279,6 +278,7 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
                     drops[(row[2], d["key"][:255], d["reason"])] += 1
     if refusals:
         await record_refusals(conn, refusals, t)
+    await contact_stats.write(conn)  # per-contact rows: rarely shared between transactions, so before the hot ones
     # The aggregates are hot rows that every ingest transaction updates. They are written last, in few
     # statements, so (on PostgreSQL) a transaction holds their locks for as few round trips as possible
     # before its COMMIT; rows go in key order, so concurrent transactions (other processes) can't deadlock.

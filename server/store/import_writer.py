@@ -12,7 +12,8 @@ reader process hands metadata over as JSON text), and many-row ``VALUES`` statem
 Inserting: on SQLite, one prepared statement run by ``executemany``, then the new rows read back by id (the
 single writer makes every id above the table's previous maximum this transaction's); on PostgreSQL, ``COPY``
 into a temporary staging table dropped at commit, then one ``INSERT … SELECT … ON CONFLICT DO NOTHING
-RETURNING``. The counters, daily counts and metadata-drop counts are then added per chunk, as ingest does.
+RETURNING``. The per-contact stats (``contact_stats``), counters, daily counts and metadata-drop counts are then
+added per chunk, as ingest does.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..domain_errors import NameLimitReached, UnknownIdentity
 from ..live import CHANNEL as LIVE_CHANNEL
+from .contact_stats import StatsBatch
 from .db import Conn
 from .events import create_event_name, lock_event_names
 from .models import AppendRequest, EventResult, NewEvent
@@ -125,6 +127,7 @@ async def _store(conn: Conn, ws_id: int, source: str, groups: Sequence[ContactEv
     per_name: dict[int, list[int]] = {}  # name id → [events, first, last, events with dropped metadata]
     per_day: dict[tuple[int, int], int] = defaultdict(int)
     drops: dict[tuple[int, str, str], int] = defaultdict(int)
+    contact_stats = StatsBatch()
     for row, (i, j) in zip(rows, owners, strict=True):
         key = row[7]
         if key not in inserted:
@@ -134,6 +137,7 @@ async def _store(conn: Conn, ws_id: int, source: str, groups: Sequence[ContactEv
         assert isinstance(group, list)
         group[j] = _ACCEPTED
         name_id, created_at = row[2], row[3]
+        contact_stats.add(name_id, row[1], row[5], created_at)
         counts = per_name.get(name_id)
         if counts is None:
             per_name[name_id] = [1, created_at, created_at, 0]
@@ -149,6 +153,7 @@ async def _store(conn: Conn, ws_id: int, source: str, groups: Sequence[ContactEv
                 drops[(name_id, d["key"][:255], d["reason"])] += 1
     if refusals:
         await record_refusals(conn, refusals, t)
+    await contact_stats.write(conn)
     await _add_aggregates(conn, per_name, archived_drops, per_day, drops, t)
     if per_name:  # the other processes' live views hear of the chunk at COMMIT
         await conn.dialect.notify(conn, LIVE_CHANNEL, str(ws_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .contact_stats import recount
 from .db import Conn, Database
 from .models import (
     Workspace,
@@ -12,9 +13,9 @@ class Retention:
     """Retention: visitors who never got in touch keep their events ``retention_days`` (90 by default).
 
     Purging works in small batches, each its own short write transaction, so ingest waits at most one
-    batch. It only ever deletes events tracked by a contact that is *still* an anonymous visitor: leads'
-    and users' events (including the visitor history they carried over) are never touched. Page views
-    expire with them, by the same rule.
+    batch (which also recounts the per-contact stats it touched: ``contact_stats``). It only ever deletes
+    events tracked by a contact that is *still* an anonymous visitor: leads' and users' events (including
+    the visitor history they carried over) are never touched. Page views expire with them, by the same rule.
     """
 
     def __init__(self, db: Database) -> None:
@@ -52,10 +53,13 @@ class Retention:
         views; then expired empty visitors); returns ``(events or page views deleted, visitors deleted)``.
         Call until it returns ``(0, 0)``."""
         async def job(conn: Conn) -> tuple[int, int]:
-            n = await conn.execute(f"DELETE FROM events WHERE id IN (SELECT e.id {self._EXPIRED_EVENTS} LIMIT ?)",
-                                   (workspace.id, cutoff, batch_size))
-            if n:
-                return n, 0
+            gone = await conn.fetch_all(
+                f"DELETE FROM events WHERE id IN (SELECT e.id {self._EXPIRED_EVENTS} LIMIT ?) "
+                "RETURNING event_name_id, contact_id", (workspace.id, cutoff, batch_size))
+            if gone:
+                # Only visitor-phase events expire; at most batch_size keys to recount.
+                await recount(conn, {(r["event_name_id"], r["contact_id"], 1) for r in gone})
+                return len(gone), 0
             n = await conn.execute(
                 f"DELETE FROM page_views WHERE id IN (SELECT p.id {self._EXPIRED_PAGE_VIEWS} LIMIT ?)",
                 (workspace.id, cutoff, batch_size))
