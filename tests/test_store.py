@@ -406,3 +406,9 @@ async def test_sqlite_writer_outlives_a_job_raising_base_exceptions_and_close_dr
     assert await queued == 1
     with pytest.raises(RuntimeError, match="closed"):
         await db.write(count)
+
+
+async def test_a_request_without_events_stores_nothing_and_fails_nothing(store, ws):
+    contact = await store.create_visitor(ws)
+    assert await append(store, ws, contact.id) == []
+    assert await append(store, ws, contact.id, ev("k1")) == ["accepted"]  # the writer still works

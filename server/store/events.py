@@ -184,6 +184,8 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     known: dict[tuple[int, str], tuple[int, bool]] = {}
     active: dict[int, int] = {}
     for ws_id, names in names_by_ws.items():
+        if not names:  # a request without events: nothing to look up ("IN ()" is an error on PostgreSQL)
+            continue
         names_list = sorted(names)
         rows = await conn.fetch_all(
             f"SELECT id, name, archived FROM event_names "
