@@ -5,6 +5,7 @@ Protocol: docs/protocol.md. Identity rules: server/identity.py. Ingest steps: se
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -243,10 +244,17 @@ async def events(request: Request) -> Response:
                        "session")
     batch = validate_browser_batch(data, strict=ws.strict_metadata)
     events = [e for _, e in batch.events]
-    results = await store.append_events(AppendRequest(ws.id, contact_id, "js", events,
-                                                      browser=browser_names(request, ws))) if events else []
-    # Page views are stored apart from events (server/page_views.py); both are committed before the answer.
-    view_results = await page_views.record(store, ws, contact_id, [v for _, v in batch.page_views])
+    views = [v for _, v in batch.page_views]
+    # Page views are stored apart from events (server/page_views.py); both are committed before the answer, and
+    # queued together, so one transaction (one commit) holds both.
+    appended = AppendRequest(ws.id, contact_id, "js", events, browser=browser_names(request, ws))
+    if events and views:
+        results, view_results = await asyncio.gather(store.append_events(appended),
+                                                     page_views.record(store, ws, contact_id, views))
+    elif events:
+        results, view_results = await store.append_events(appended), []
+    else:
+        results, view_results = [], await page_views.record(store, ws, contact_id, views)
     raw_events = data["events"]
     body: list[dict[str, Any]] = [{}] * len(raw_events)
     for (i, event), result in zip(batch.events, results, strict=True):

@@ -19,6 +19,7 @@ from trailmark.messages.document import DocumentInvalid, parse_message, to_docum
 from trailmark.retention import purge_workspace
 from trailmark.store import open_store
 from trailmark.store.admin_reads import EventFilter
+from trailmark.store.db import SQLiteDatabase
 from trailmark.store.models import AppendRequest, NewEvent
 from trailmark.store.page_views import NewPageView
 
@@ -336,3 +337,30 @@ async def test_a_message_audience_filters_on_a_visited_url(harness):
                 {"op": "visited_url", "url": "/x", "event": "signed-up"}, {"op": "done", "event": "a", "url": "/x"}):
         with pytest.raises(DocumentInvalid):
             parse_message({**doc, "audience": {"events": [bad]}})
+
+
+async def test_a_batch_of_events_and_page_views_is_one_transaction(harness, monkeypatch):
+    """The shim sends a page's view with its events: both are stored under one commit, not two."""
+    session = (await harness.visitor())["session"]
+    db: Any = harness.store.db
+    batches: list[int] = []
+    if isinstance(db, SQLiteDatabase):  # one transaction per batch on the writer thread
+        run_batch = db._run_batch
+
+        def counted(batch: list[Any]) -> Any:
+            batches.append(len(batch))
+            return run_batch(batch)
+
+        monkeypatch.setattr(db, "_run_batch", counted)
+    else:  # PostgreSQL: one transaction per committed batch
+        commit_batch = db._commit_batch
+
+        async def counted_there(batch: list[Any]) -> None:
+            batches.append(len(batch))
+            await commit_batch(batch)
+
+        monkeypatch.setattr(db, "_commit_batch", counted_there)
+    response = await harness.track(session, {"id": "e1", "event_name": "opened-pricing"},
+                                   {"id": "v1", "type": "page_view", "url": "https://shop.example/pricing"})
+    assert [r["status"] for r in response.json()["results"]] == ["accepted", "accepted"]
+    assert batches == [2]  # the events' job and the page views' job, one transaction

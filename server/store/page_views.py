@@ -93,6 +93,48 @@ async def export_rows(conn: Conn, contact_ids: list[str]) -> list[Any]:
         f"WHERE contact_id IN ({marks}) ORDER BY created_at, id", contact_ids)
 
 
+@dataclass(frozen=True)
+class _PageViewRequest:
+    workspace_id: int
+    contact_id: str
+    views: list[NewPageView]
+    received_at: int
+
+
+async def _append_page_view_group(conn: Conn, requests: list[_PageViewRequest]) -> list[Any]:
+    """Each request's statuses, or the UnknownIdentity that refused it (before anything of it was written)."""
+    out: list[Any] = []
+    for request in requests:
+        try:
+            out.append(await _append_page_views(conn, request))
+        except UnknownIdentity as exc:
+            out.append(exc)
+    return out
+
+
+async def _append_page_views(conn: Conn, request: _PageViewRequest) -> list[str]:
+    row = await conn.fetch_one("SELECT id, role, merged_into FROM contacts WHERE workspace_id = ? AND id = ?",
+                               (request.workspace_id, request.contact_id))
+    if row is not None and row["merged_into"] is not None:
+        row = await conn.fetch_one("SELECT id, role, merged_into FROM contacts WHERE id = ?", (row["merged_into"],))
+    if row is None:
+        raise UnknownIdentity("The identity token names no contact; ping again")
+    stored: set[str] = set()
+    for start in range(0, len(request.views), _INSERT_CHUNK):
+        chunk = request.views[start:start + _INSERT_CHUNK]
+        values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
+        args: list[Any] = []
+        for v in chunk:
+            args += [request.workspace_id, row["id"], row["role"], v.created_at, request.received_at, v.dedupe_key,
+                     v.url, v.title, v.referrer]
+        rows = await conn.fetch_all(
+            "INSERT INTO page_views (workspace_id, contact_id, role, created_at, received_at, dedupe_key, "
+            f"url, title, referrer) VALUES {values} ON CONFLICT (workspace_id, dedupe_key) DO NOTHING "
+            "RETURNING dedupe_key", args)
+        stored.update(r["dedupe_key"] for r in rows)
+    return ["accepted" if v.dedupe_key in stored else "duplicate" for v in request.views]
+
+
 class PageViews:
     """Page views: stored once per client id, read for a contact's timeline (a part of the store)."""
 
@@ -101,36 +143,13 @@ class PageViews:
 
     async def append_page_views(self, workspace: Workspace, contact_id: str,
                                 views: list[NewPageView]) -> list[str]:
-        """Store page views on the contact now holding ``contact_id``, in one transaction; returns each one's
-        status, ``accepted`` or ``duplicate`` (its dedupe key was stored before), after the commit."""
+        """Store page views on the contact now holding ``contact_id``; returns each one's status, ``accepted``
+        or ``duplicate`` (its dedupe key was stored before), after the commit. A grouped write: requests
+        queued together share one transaction, and a browser batch's events and page views one commit."""
         if not views:
             return []
-        t = int(time.time())
-
-        async def job(conn: Conn) -> list[str]:
-            row = await conn.fetch_one("SELECT id, role, merged_into FROM contacts WHERE workspace_id = ? AND id = ?",
-                                       (workspace.id, contact_id))
-            if row is not None and row["merged_into"] is not None:
-                row = await conn.fetch_one("SELECT id, role, merged_into FROM contacts WHERE id = ?",
-                                           (row["merged_into"],))
-            if row is None:
-                raise UnknownIdentity("The identity token names no contact; ping again")
-            stored: set[str] = set()
-            for start in range(0, len(views), _INSERT_CHUNK):
-                chunk = views[start:start + _INSERT_CHUNK]
-                values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
-                args: list[Any] = []
-                for v in chunk:
-                    args += [workspace.id, row["id"], row["role"], v.created_at, t, v.dedupe_key, v.url, v.title,
-                             v.referrer]
-                rows = await conn.fetch_all(
-                    "INSERT INTO page_views (workspace_id, contact_id, role, created_at, received_at, dedupe_key, "
-                    f"url, title, referrer) VALUES {values} ON CONFLICT (workspace_id, dedupe_key) DO NOTHING "
-                    "RETURNING dedupe_key", args)
-                stored.update(r["dedupe_key"] for r in rows)
-            return ["accepted" if v.dedupe_key in stored else "duplicate" for v in views]
-
-        result: list[str] = await self.db.write(job)
+        result: list[str] = await self.db.write_grouped(
+            _append_page_view_group, _PageViewRequest(workspace.id, contact_id, views, int(time.time())))
         return result
 
     async def page_views_for(self, workspace: Workspace, contact: Contact, *, limit: int,
