@@ -2,7 +2,9 @@
 
 In-process, on a fresh SQLite file, with the body wrk sends (bench/wrk_ingest.lua): each step timed alone
 over many requests, then the whole request through the ASGI app (routing, middleware, the endpoint; no
-socket, no HTTP parser), so what the steps do not explain is the framework's share.
+socket, no HTTP parser), so what the steps do not explain is "the rest": the request object, the app's dispatch
+(the route skips Starlette's middleware and router: server/app.py ``TrailmarkApp``), reading the body from the
+ASGI messages, the page-views step, the commit hooks and the awaits between the steps.
 
     parsing     http_edge.json_object: the strict JSON parse of the body
     validation  ingest.validate_browser_batch: names, times, metadata
@@ -162,10 +164,9 @@ class Bench:
 
     async def costs(self, batch: int, profile: bool) -> Costs:
         from starlette.requests import Request
-        from starlette.responses import JSONResponse
 
         from trailmark import identity, messenger, messenger_messages
-        from trailmark.http_edge import json_object
+        from trailmark.http_edge import JSONAnswer, json_object
         from trailmark.ingest import validate_browser_batch
         from trailmark.store.models import AppendRequest
 
@@ -204,7 +205,7 @@ class Bench:
             shown = await messenger_messages.for_batch(store, ws, "", events, outcome, None)
             if shown:
                 answer["messages"] = shown
-            JSONResponse(answer, headers=cors).render(answer)
+            JSONAnswer(answer, cors)
         steps["answer"] = per_event_us(time.perf_counter() - start, n, batch)
         raws = self.bodies("a", batch)
         profiler = cProfile.Profile() if profile else None
@@ -227,7 +228,7 @@ def table(costs: list[Costs]) -> list[tuple[str, list[str]]]:
     """Rows: (step, µs per event for each batch size)."""
     steps = list(costs[0].steps)
     rows = [(s, [f"{c.steps[s]:,.1f}" for c in costs]) for s in steps]
-    rows.append(("framework (the rest: routing, middleware, request objects)", [f"{c.framework:,.1f}" for c in costs]))
+    rows.append(("the rest: request object, body read, dispatch, hooks, awaits", [f"{c.framework:,.1f}" for c in costs]))
     rows.append(("whole request in-process", [f"{c.whole:,.1f}" for c in costs]))
     return rows
 
