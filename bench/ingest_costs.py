@@ -228,7 +228,8 @@ def table(costs: list[Costs]) -> list[tuple[str, list[str]]]:
     """Rows: (step, µs per event for each batch size)."""
     steps = list(costs[0].steps)
     rows = [(s, [f"{c.steps[s]:,.1f}" for c in costs]) for s in steps]
-    rows.append(("the rest: request object, body read, dispatch, hooks, awaits", [f"{c.framework:,.1f}" for c in costs]))
+    rows.append(("the rest: request object, body read, dispatch, hooks, awaits",
+                 [f"{c.framework:,.1f}" for c in costs]))
     rows.append(("whole request in-process", [f"{c.whole:,.1f}" for c in costs]))
     return rows
 
