@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import ingest_costs
+import sqlite_floor
 from report import TITLES, add, say
 
 BATCHES = [1, 10]
@@ -22,3 +23,10 @@ def section_costs(quick: bool) -> None:
         shares = [float(v.replace(",", "")) / c.whole for v, c in zip(values, costs, strict=True)]
         add("costs", f"{step}: µs per event", " / ".join(values), "whole request in-process", whole,
             " / ".join(f"{x:.2f}" for x in shares))
+    # The floor: the same rows written by plain sqlite3 (bench/sqlite_floor.py), beside the writer step.
+    batch = 32
+    for per_transaction, plain, full in sqlite_floor.measure([batch], 2000 if quick else 6000):
+        writer = costs[0].steps["writer"]
+        add("costs", f"floor: plain sqlite3 writing the same rows, {per_transaction} requests per transaction "
+            "(events row only / with the aggregates): µs per event", f"{plain:,.1f} / {full:,.1f}",
+            "writer step at 1 event/request (above)", f"{writer:,.1f}", f"{full / writer:.2f}")
