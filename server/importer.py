@@ -1,7 +1,8 @@
 """Historical import (``trailmark import``) and the GDPR pair (``trailmark export`` / ``delete-contact``).
 
 Import steps: ``read_jsonl`` / ``read_csv`` (file → raw rows) → ``read_row`` (contact identifier,
-``created_at``, then ``ingest.validate_event``: the same name and metadata rules as every other path),
+``created_at``, then the same name and metadata rules as every other path, through
+``import_validation.RowValidator``: ``ingest.validate_event``'s rules with each metadata key set planned once),
 cut into chunks of ``chunk_rows`` valid rows (``validated_batches``) → per chunk, ``resolve_contacts``
 (bulk look-ups, users created for unknown ``user_id``s unless told not to) → ``store_import_chunk``
 (``store/import_writer.py``): the chunk's events grouped by contact, in one transaction of a few set-based
@@ -43,11 +44,11 @@ from typing import IO, Any, BinaryIO, cast
 
 from .domain_errors import DomainError
 from .errors import ApiError
-from .ingest import validate_event
+from .import_validation import RowValidator, ValidEvent
 from .metadata import CONTROL_CHARS, MAX_NUMBER
 from .store import SQLStore
 from .store.import_writer import ImportEvent, store_import_chunk
-from .store.models import NewEvent, Workspace
+from .store.models import Workspace
 from .strict_json import loads as loads_strict
 
 # Valid rows stored per transaction: larger chunks mean fuller requests per contact and fewer commits, up to
@@ -224,7 +225,7 @@ def read_created_at(value: Any) -> int | float:
     raise RowError("created_at must be unix seconds or an ISO-8601 date")
 
 
-def read_row(raw: Any, *, strict: bool, now: int) -> tuple[tuple[str, str], NewEvent]:
+def read_row(raw: Any, validate: RowValidator) -> tuple[tuple[str, str], ValidEvent]:
     """One row → ``(identifier, event)``; RowError with the reason otherwise."""
     if isinstance(raw, RowError):
         raise raw
@@ -235,13 +236,14 @@ def read_row(raw: Any, *, strict: bool, now: int) -> tuple[tuple[str, str], NewE
         value = raw.get(kind)
         if value is None or isinstance(value, bool):
             continue
-        text = str(value).strip()
-        if text:
+        text = str(value)
+        stripped = text.strip()
+        if stripped:
             if not isinstance(value, (str, int)):
                 raise RowError(f"{kind} must be a string")
-            if CONTROL_CHARS.search(str(value)):
+            if CONTROL_CHARS.search(text):
                 raise RowError(f"{kind} must not contain control characters")
-            ident = ("id" if kind == "intercom_user_id" else kind, text)
+            ident = ("id" if kind == "intercom_user_id" else kind, stripped)
             break
     if ident is None:
         raise RowError("row needs a contact identifier: id, user_id or email")
@@ -249,8 +251,7 @@ def read_row(raw: Any, *, strict: bool, now: int) -> tuple[tuple[str, str], NewE
     if created_at > 10**11:
         raise RowError("created_at must be in seconds, not milliseconds")
     try:
-        event = validate_event({"event_name": raw.get("event_name"), "created_at": int(created_at),
-                                "metadata": raw.get("metadata")}, strict=strict, now=now, dedupe_key="")
+        event = validate(raw.get("event_name"), int(created_at), raw.get("metadata"))
     except ApiError as err:
         raise RowError(err.errors[0]["message"]) from None
     return ident, event
@@ -259,21 +260,20 @@ def read_row(raw: Any, *, strict: bool, now: int) -> tuple[tuple[str, str], NewE
 def validated_batches(rows: Iterator[tuple[int, Any]], *, strict: bool, now: int, chunk_rows: int,
                       position: Callable[[], int] | None = None) -> Iterator[Batch]:
     """Validate ``(line, raw row)`` pairs; a batch every ``chunk_rows`` valid rows, and one at the end."""
+    # The live rules, with each key set planned once; the metadata comes out as the JSON text the events
+    # table stores, made here: in the reader process, beside the writer rather than in its way.
+    validate = RowValidator(strict=strict, now=now)
     valid: list[ValidRow] = []
     refused: list[tuple[int, str]] = []
     count = 0
     for line, raw in rows:
         count += 1
         try:
-            (kind, value), ev = read_row(raw, strict=strict, now=now)
+            (kind, value), (name, created_at, metadata, types, dropped) = read_row(raw, validate)
         except RowError as err:
             refused.append((line, str(err)))
             continue
-        # Metadata as the JSON text the events table stores, encoded here: in the reader process, beside
-        # the writer rather than in its way (and text pickles faster than the dicts).
-        valid.append((line, kind, value, ev.event_name, ev.created_at,
-                      json.dumps(ev.metadata) if ev.metadata else None,
-                      json.dumps(ev.metadata_types) if ev.metadata_types else None, ev.dropped))
+        valid.append((line, kind, value, name, created_at, metadata, types, dropped))
         if len(valid) >= chunk_rows:
             yield Batch(count, valid, refused, position() if position else -1)
             valid, refused, count = [], [], 0

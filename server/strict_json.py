@@ -36,7 +36,7 @@ def loads(raw: bytes | str) -> Any:
     if too_deep(raw):
         raise Refused(f"it nests deeper than {MAX_DEPTH} levels (or its brackets do not pair up)")
     try:
-        data = json.loads(text, parse_float=_finite_float, parse_constant=_refuse_constant)
+        data = _DECODER.decode(text)
     except RecursionError:  # belt and braces: too_deep should have caught it
         raise Refused(f"it nests deeper than {MAX_DEPTH} levels") from None
     if _SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(data):
@@ -75,6 +75,11 @@ def _finite_float(text: str) -> float:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# What json.loads(text, parse_float=…, parse_constant=…) builds on every call, built once: the decoder and its
+# scanner cost about as much as decoding a short line (the importer decodes one per row).
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_refuse_constant)
 
 
 # "\ud800" alone decodes to a lone surrogate; escaped pairs (emoji from ensure_ascii encoders) decode to one
