@@ -8,12 +8,14 @@ cut into chunks of ``chunk_rows`` valid rows (``validated_batches``) → per chu
 (``store/import_writer.py``): the chunk's events grouped by contact, in one transaction of a few set-based
 statements (``COPY`` and one ``INSERT … SELECT`` on PostgreSQL).
 
-Where the time goes (measured, ``bench/import_speed.py``): storing is SQLite's insert into ``events``
-and its indexes, in the writer thread; reading and validating is pure Python. Both in one process
-barely overlap: the writer takes the GIL back after every SQLite step, and while the main thread
-validates, each take waits for the interpreter's switch interval. So a file of more than
-``WORKER_MIN_BYTES`` is read and validated in a separate process (``_worker_main``), which sends
-chunk N+1 while this process stores chunk N; standard input and small files are validated in-process.
+Where the time goes (measured, ``bench/import_speed.py``; docs/performance.md): storing is SQLite's insert
+into ``events`` and its indexes and the commit, in the writer thread; reading and validating is Python
+(JSON parsing a third, the metadata rules most of the rest). Both in one process barely overlap: the writer
+takes the GIL back after every SQLite step, and while the main thread validates, each take waits for the
+interpreter's switch interval (for the same reason, this process does no other work while the writer
+stores: preparing the next chunk meanwhile measured slower). So a file of more than ``WORKER_MIN_BYTES`` is
+read and validated in a separate process (``_worker_main``), which sends chunk N+1 while this process
+stores chunk N; standard input and small files are validated in-process.
 
 Idempotence: the dedupe key is Intercom's event identity, ``(contact, event name, created_at)``, the very
 key ``POST /events`` uses (``r:<contact id>:<name>:<created_at>``). So re-running an import stores nothing

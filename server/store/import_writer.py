@@ -9,10 +9,14 @@ holding the imported one (after a merge), with its role. What it leaves out is w
 events most (measured, bench/import_speed.py): per-request bookkeeping and JSON encoding in the writer (the
 reader process hands metadata over as JSON text), and many-row ``VALUES`` statements rebuilt per chunk.
 
-Inserting: on SQLite, one prepared statement run by ``executemany``, then the new rows read back by id (the
-single writer makes every id above the table's previous maximum this transaction's); on PostgreSQL, ``COPY``
+A chunk's transaction (``_store``), step by step: ``_plan_rows`` (each group's contact, role, new names and
+fate; the rows to insert), the insert, ``_count_stored`` (which rows were stored, counted per name, day and
+dropped entry), ``_add_aggregates`` (the counters, daily counts and metadata-drop counts, per chunk, as ingest
+adds them). Inserting: on SQLite, one prepared statement run by ``executemany``; its change count tells a
+chunk whose rows were all new (a fresh import) or none (a re-run), else the new rows are read back by id (the
+single writer makes every id above the table's previous maximum this transaction's). On PostgreSQL, ``COPY``
 into a temporary staging table dropped at commit, then one ``INSERT … SELECT … ON CONFLICT DO NOTHING
-RETURNING``. The counters, daily counts and metadata-drop counts are then added per chunk, as ingest does.
+RETURNING``.
 """
 
 from __future__ import annotations
