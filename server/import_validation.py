@@ -29,6 +29,7 @@ ValidEvent = tuple[str, int, str | None, str | None, list[dict[str, str]]]
 # One key of a planned key set: (raw key, shown key, refused reason or None, stored key, '"key": ')
 _PlannedKey = tuple[str, str, str | None, str, str]
 _PLANS_LIMIT = 4096  # distinct key sets kept; emptied when full (a file of ever-new key sets costs a re-plan)
+_TYPES_LIMIT = 256  # types' texts kept per key set (a real file has a few; a file of ever-new mixes is not cached)
 
 
 class _Plan:
@@ -126,7 +127,8 @@ class RowValidator:
         types_json = plan.types_json.get(kinds_key)
         if types_json is None:
             types_json = json.dumps({key: kind for key, kind in zip(plan.usable, kinds, strict=True) if kind})
-            plan.types_json[kinds_key] = types_json
+            if len(plan.types_json) < _TYPES_LIMIT:
+                plan.types_json[kinds_key] = types_json
         return event_name, created_at, "{" + ", ".join(parts) + "}", types_json, dropped
 
     def _live(self, name: Any, created_at: int, metadata: Any) -> ValidEvent:

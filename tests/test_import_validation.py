@@ -143,3 +143,14 @@ def test_json_value_writes_what_json_dumps_writes():
     for value in ["plain", "ünïcode \u2603 \U0001f600", "quote \" \\ \n\t\x01", 0, -5, 2**53, 1.5, -0.0, 1e300,
                   1e-7, 0.1 + 0.2, {"url": "https://e.com/ä", "value": "Tïtle"}, {"amount": 5, "currency": "usd"}]:
         assert json_value(value) == json.dumps(value)
+
+
+def test_verdicts_hold_past_the_caches_bounds(monkeypatch):
+    """Past its bounds the validator stops caching (types' texts) or starts over (plans): same verdicts."""
+    from trailmark import import_validation
+
+    monkeypatch.setattr(import_validation, "_TYPES_LIMIT", 2)
+    monkeypatch.setattr(import_validation, "_PLANS_LIMIT", 5)
+    validate = RowValidator(strict=False, now=NOW)
+    rows = corpus(seed=23, n=3000)
+    assert [imported(validate, *row) for row in rows] == [live(*row, False) for row in rows]
