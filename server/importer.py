@@ -1,18 +1,21 @@
 """Historical import (``trailmark import``) and the GDPR pair (``trailmark export`` / ``delete-contact``).
 
 Import steps: ``read_jsonl`` / ``read_csv`` (file → raw rows) → ``read_row`` (contact identifier,
-``created_at``, then ``ingest.validate_event``: the same name and metadata rules as every other path),
+``created_at``, then the same name and metadata rules as every other path, through
+``import_validation.RowValidator``: ``ingest.validate_event``'s rules with each metadata key set planned once),
 cut into chunks of ``chunk_rows`` valid rows (``validated_batches``) → per chunk, ``resolve_contacts``
 (bulk look-ups, users created for unknown ``user_id``s unless told not to) → ``store_import_chunk``
 (``store/import_writer.py``): the chunk's events grouped by contact, in one transaction of a few set-based
 statements (``COPY`` and one ``INSERT … SELECT`` on PostgreSQL).
 
-Where the time goes (measured, ``bench/import_speed.py``): storing is SQLite's insert into ``events``
-and its indexes, in the writer thread; reading and validating is pure Python. Both in one process
-barely overlap: the writer takes the GIL back after every SQLite step, and while the main thread
-validates, each take waits for the interpreter's switch interval. So a file of more than
-``WORKER_MIN_BYTES`` is read and validated in a separate process (``_worker_main``), which sends
-chunk N+1 while this process stores chunk N; standard input and small files are validated in-process.
+Where the time goes (measured, ``bench/import_speed.py``; docs/performance.md): storing is SQLite's insert
+into ``events`` and its indexes and the commit, in the writer thread; reading and validating is Python
+(JSON parsing a third, the metadata rules most of the rest). Both in one process barely overlap: the writer
+takes the GIL back after every SQLite step, and while the main thread validates, each take waits for the
+interpreter's switch interval (for the same reason, this process does no other work while the writer
+stores: preparing the next chunk meanwhile measured slower). So a file of more than ``WORKER_MIN_BYTES`` is
+read and validated in a separate process (``_worker_main``), which sends chunk N+1 while this process
+stores chunk N; standard input and small files are validated in-process.
 
 Idempotence: the dedupe key is Intercom's event identity, ``(contact, event name, created_at)``, the very
 key ``POST /events`` uses (``r:<contact id>:<name>:<created_at>``). So re-running an import stores nothing
@@ -43,17 +46,20 @@ from typing import IO, Any, BinaryIO, cast
 
 from .domain_errors import DomainError
 from .errors import ApiError
-from .ingest import validate_event
+from .import_validation import RowValidator, ValidEvent
 from .metadata import CONTROL_CHARS, MAX_NUMBER
 from .store import SQLStore
 from .store.import_writer import ImportEvent, store_import_chunk
-from .store.models import NewEvent, Workspace
+from .store.models import Workspace
 from .strict_json import loads as loads_strict
 
 # Valid rows stored per transaction: larger chunks mean fuller requests per contact and fewer commits, up to
 # a point where the pipeline fills slower and memory grows (measured: docs/performance.md, "Design
 # measurements"). One such transaction holds SQLite's write lock for about a second.
 CHUNK_ROWS = 20_000
+# The reader process's first batch: the writer waits for it (measured: a full first chunk kept the writer
+# idle for the first tenth of a 100,000-row import).
+FIRST_CHUNK_ROWS = 2_000
 WORKER_MIN_BYTES = 4 << 20  # a file this large (~20,000 rows) is validated in a separate process
 log = logging.getLogger("trailmark.import")
 SOURCE = "import"
@@ -224,7 +230,7 @@ def read_created_at(value: Any) -> int | float:
     raise RowError("created_at must be unix seconds or an ISO-8601 date")
 
 
-def read_row(raw: Any, *, strict: bool, now: int) -> tuple[tuple[str, str], NewEvent]:
+def read_row(raw: Any, validate: RowValidator) -> tuple[tuple[str, str], ValidEvent]:
     """One row → ``(identifier, event)``; RowError with the reason otherwise."""
     if isinstance(raw, RowError):
         raise raw
@@ -235,13 +241,14 @@ def read_row(raw: Any, *, strict: bool, now: int) -> tuple[tuple[str, str], NewE
         value = raw.get(kind)
         if value is None or isinstance(value, bool):
             continue
-        text = str(value).strip()
-        if text:
+        text = str(value)
+        stripped = text.strip()
+        if stripped:
             if not isinstance(value, (str, int)):
                 raise RowError(f"{kind} must be a string")
-            if CONTROL_CHARS.search(str(value)):
+            if CONTROL_CHARS.search(text):
                 raise RowError(f"{kind} must not contain control characters")
-            ident = ("id" if kind == "intercom_user_id" else kind, text)
+            ident = ("id" if kind == "intercom_user_id" else kind, stripped)
             break
     if ident is None:
         raise RowError("row needs a contact identifier: id, user_id or email")
@@ -249,34 +256,34 @@ def read_row(raw: Any, *, strict: bool, now: int) -> tuple[tuple[str, str], NewE
     if created_at > 10**11:
         raise RowError("created_at must be in seconds, not milliseconds")
     try:
-        event = validate_event({"event_name": raw.get("event_name"), "created_at": int(created_at),
-                                "metadata": raw.get("metadata")}, strict=strict, now=now, dedupe_key="")
+        event = validate(raw.get("event_name"), int(created_at), raw.get("metadata"))
     except ApiError as err:
         raise RowError(err.errors[0]["message"]) from None
     return ident, event
 
 
 def validated_batches(rows: Iterator[tuple[int, Any]], *, strict: bool, now: int, chunk_rows: int,
-                      position: Callable[[], int] | None = None) -> Iterator[Batch]:
-    """Validate ``(line, raw row)`` pairs; a batch every ``chunk_rows`` valid rows, and one at the end."""
+                      position: Callable[[], int] | None = None, first_rows: int = 0) -> Iterator[Batch]:
+    """Validate ``(line, raw row)`` pairs; a batch every ``chunk_rows`` valid rows (the first one after
+    ``first_rows``, if given), and one at the end."""
+    # The live rules, with each key set planned once; the metadata comes out as the JSON text the events
+    # table stores, made here: in the reader process, beside the writer rather than in its way.
+    validate = RowValidator(strict=strict, now=now)
     valid: list[ValidRow] = []
     refused: list[tuple[int, str]] = []
     count = 0
+    limit = first_rows or chunk_rows
     for line, raw in rows:
         count += 1
         try:
-            (kind, value), ev = read_row(raw, strict=strict, now=now)
+            (kind, value), (name, created_at, metadata, types, dropped) = read_row(raw, validate)
         except RowError as err:
             refused.append((line, str(err)))
             continue
-        # Metadata as the JSON text the events table stores, encoded here: in the reader process, beside
-        # the writer rather than in its way (and text pickles faster than the dicts).
-        valid.append((line, kind, value, ev.event_name, ev.created_at,
-                      json.dumps(ev.metadata) if ev.metadata else None,
-                      json.dumps(ev.metadata_types) if ev.metadata_types else None, ev.dropped))
-        if len(valid) >= chunk_rows:
+        valid.append((line, kind, value, name, created_at, metadata, types, dropped))
+        if len(valid) >= limit:
             yield Batch(count, valid, refused, position() if position else -1)
-            valid, refused, count = [], [], 0
+            valid, refused, count, limit = [], [], 0, chunk_rows
     if count:
         yield Batch(count, valid, refused, position() if position else -1)
 
@@ -299,8 +306,10 @@ def _worker_main(argv: list[str]) -> None:
             with open(args["path"], encoding="utf-8-sig", newline="") as stream:
                 binary = cast(BinaryIO, stream.buffer)  # text-mode open() reads through a BufferedReader
                 reader = read_csv(stream) if args["format"] == "csv" else read_jsonl(stream)
+                # A small first batch: the importer starts storing while the rest is read.
                 for batch in validated_batches(reader, strict=args["strict"], now=args["now"],
-                                               chunk_rows=args["chunk_rows"], position=binary.tell):
+                                               chunk_rows=args["chunk_rows"], position=binary.tell,
+                                               first_rows=min(FIRST_CHUNK_ROWS, args["chunk_rows"])):
                     send(batch)
             send(None)
         except BrokenPipeError:

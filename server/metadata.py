@@ -272,6 +272,13 @@ _NAMES: dict[str, str] = {}  # the same for event names: raw name → normalized
 _KEYS_LIMIT = 4096
 
 
+def checked_key(raw_key: Any) -> tuple[Any, str, str | None]:
+    """validate_metadata's key step: ``(stored key, shown key, None)``, or ``(None, shown key, why it is
+    refused)``."""
+    checked = _KEYS.get(raw_key) if type(raw_key) is str else None
+    return checked if checked is not None else _check_key_once(raw_key)
+
+
 def _check_key_once(raw_key: Any) -> tuple[Any, str, str | None]:
     # A NUL is shown escaped: drops are counted in the database, and PostgreSQL text cannot hold NUL.
     shown = raw_key.replace("\x00", "\\u0000") if isinstance(raw_key, str) else repr(raw_key)

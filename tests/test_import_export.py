@@ -19,6 +19,7 @@ from trailmark.errors import api_error
 from trailmark.importer import cell_value, import_file
 from trailmark.store import open_store
 from trailmark.store.models import AppendRequest, NewEvent
+from trailmark.store.sources_store import ANALYZE_AFTER_USERS
 
 DAY = 86400
 
@@ -242,6 +243,15 @@ async def test_reader_process_that_cannot_start_leaves_the_reading_to_the_import
         assert "could not run" in caplog.text
     finally:
         await store.close()
+
+async def test_users_created_in_bulk_are_found_again(harness):
+    """An import creating many users at once (past ANALYZE_AFTER_USERS: PostgreSQL's statistics refreshed
+    inside the creating transaction) finds each of them, then finds the same ones again."""
+    ids = [f"bulk-{i}" for i in range(ANALYZE_AFTER_USERS + 200)]
+    made = await harness.store.users_by_external_ids(harness.workspace, ids, create=True)
+    assert sorted(made) == sorted(ids) and len(set(made.values())) == len(ids)
+    assert await harness.store.users_by_external_ids(harness.workspace, ids, create=False) == made
+
 
 async def test_append_many_stores_each_request_or_says_why_not(harness, monkeypatch):
     h = harness

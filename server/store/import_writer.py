@@ -9,11 +9,14 @@ holding the imported one (after a merge), with its role. What it leaves out is w
 events most (measured, bench/import_speed.py): per-request bookkeeping and JSON encoding in the writer (the
 reader process hands metadata over as JSON text), and many-row ``VALUES`` statements rebuilt per chunk.
 
-Inserting: on SQLite, one prepared statement run by ``executemany``, then the new rows read back by id (the
-single writer makes every id above the table's previous maximum this transaction's); on PostgreSQL, ``COPY``
+A chunk's transaction (``_store``), step by step: ``_plan_rows`` (each group's contact, role, new names and
+fate; the rows to insert), the insert, ``_count_stored`` (which rows were stored, counted per name, day and
+dropped entry), ``_add_aggregates`` (the counters, daily counts and metadata-drop counts, per chunk, as ingest
+adds them). Inserting: on SQLite, one prepared statement run by ``executemany``; its change count tells a
+chunk whose rows were all new (a fresh import) or none (a re-run), else the new rows are read back by id (the
+single writer makes every id above the table's previous maximum this transaction's). On PostgreSQL, ``COPY``
 into a temporary staging table dropped at commit, then one ``INSERT … SELECT … ON CONFLICT DO NOTHING
-RETURNING``. The per-contact stats (``contact_stats``), counters, daily counts and metadata-drop counts are then
-added per chunk, as ingest does.
+RETURNING``. The per-contact stats (``contact_stats``) are added per chunk with the counters, as ingest does.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from ..domain_errors import NameLimitReached, UnknownIdentity
 from ..live import CHANNEL as LIVE_CHANNEL
@@ -43,16 +46,16 @@ _COLUMNS = ("workspace_id", "contact_id", "event_name_id", "created_at", "receiv
             "dedupe_key", "metadata", "metadata_types")
 
 
-@dataclass(frozen=True, slots=True)
-class ImportEvent:
-    """One validated row: metadata already JSON text (None when empty), as the events table stores it."""
+class ImportEvent(NamedTuple):
+    """One validated row: metadata already JSON text (None when empty), as the events table stores it. (A
+    named tuple: a chunk makes 20,000, and a frozen dataclass costs three times as much to make.)"""
 
     name: str
     created_at: int
     dedupe_key: str
     metadata: str | None
     metadata_types: str | None
-    dropped: list[dict[str, str]] = field(default_factory=list)
+    dropped: Sequence[dict[str, str]] = ()
 
 
 # One contact's events, in file order: (contact id, events). Outcome per group: its results, or the
@@ -79,17 +82,45 @@ async def store_import_chunk(store: SQLStore, workspace_id: int, source: str,
 
 
 async def _store(conn: Conn, ws_id: int, source: str, groups: Sequence[ContactEvents]) -> list[Outcome]:
+    """The chunk's transaction, step by step: decide each group's fate and the rows to insert, insert them,
+    count what was stored, add the counters."""
     t = int(time.time())
+    planned = await _plan_rows(conn, ws_id, source, groups, t)
+    bulk_insert = _insert_by_copy if conn.dialect.bulk_copy else _insert_sqlite
+    inserted = await bulk_insert(conn, planned.rows)
+    stored = _count_stored(groups, planned, inserted)
+    if planned.refusals:
+        await record_refusals(conn, planned.refusals, t)
+    await stored.contact_stats.write(conn)
+    await _add_aggregates(conn, stored.per_name, planned.archived_drops, stored.per_day, stored.drops, t)
+    if stored.per_name:  # the other processes' live views hear of the chunk at COMMIT
+        await conn.dialect.notify(conn, LIVE_CHANNEL, str(ws_id))
+    return cast(list[Outcome], planned.out)  # every group was given its outcome by _plan_rows
+
+
+@dataclass
+class _Planned:
+    """What ``_plan_rows`` decided: each group's outcome (its results, every row a duplicate until the insert
+    says otherwise, or the error refusing it), the rows to insert with their (group, event) owners, and the
+    archived names' and refused names' counts."""
+
+    out: list[Outcome | None]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    owners: list[tuple[int, int]] = field(default_factory=list)
+    archived_drops: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    refusals: dict[tuple[int, str, str], int] = field(default_factory=lambda: defaultdict(int))
+
+
+async def _plan_rows(conn: Conn, ws_id: int, source: str, groups: Sequence[ContactEvents], t: int) -> _Planned:
+    """Per group: the contact now holding it (after a merge) and its role, its new names (created within the
+    120-name limit, under the name lock, else the group is refused), its archived names' events dropped."""
     holders = await _holders(conn, sorted({cid for cid, _ in groups}))
     names = {e.name for _, events in groups for e in events}
     known = await _known_names(conn, ws_id, names)
     active = await _lock_and_count_names(conn, ws_id) if names - known.keys() else 0
 
-    out: list[Outcome | None] = [None] * len(groups)
-    rows: list[tuple[Any, ...]] = []
-    owners: list[tuple[int, int]] = []  # (group, event) of each row
-    archived_drops: dict[int, int] = defaultdict(int)
-    refusals: dict[tuple[int, str, str], int] = defaultdict(int)
+    planned = _Planned([None] * len(groups))
+    out, rows, owners = planned.out, planned.rows, planned.owners
     for i, (cid, events) in enumerate(groups):
         holder = holders.get(cid)
         if holder is None:
@@ -102,7 +133,7 @@ async def _store(conn: Conn, ws_id: int, source: str, groups: Sequence[ContactEv
         new_names = sorted({e.name for e in events if e.name not in known})
         if new_names and active + len(new_names) > MAX_ACTIVE_EVENT_NAMES:
             for name in new_names:
-                refusals[(ws_id, name, NAME_LIMIT)] += 1
+                planned.refusals[(ws_id, name, NAME_LIMIT)] += 1
             out[i] = NameLimitReached("Cannot have more than 120 active event names", "event_name")
             continue
         for name in new_names:
@@ -112,7 +143,7 @@ async def _store(conn: Conn, ws_id: int, source: str, groups: Sequence[ContactEv
         for j, ev in enumerate(events):
             name_id, archived = known[ev.name]
             if archived:
-                archived_drops[name_id] += 1
+                planned.archived_drops[name_id] += 1
                 results.append(EventResult("dropped", f"event '{ev.name}' is archived"))
                 continue
             results.append(_DUPLICATE)  # until the insert says otherwise
@@ -120,44 +151,53 @@ async def _store(conn: Conn, ws_id: int, source: str, groups: Sequence[ContactEv
                          ev.metadata_types))
             owners.append((i, j))
         out[i] = results
+    return planned
 
-    bulk_insert = _insert_by_copy if conn.dialect.bulk_copy else _insert_sqlite
-    inserted = await bulk_insert(conn, rows)
 
-    per_name: dict[int, list[int]] = {}  # name id → [events, first, last, events with dropped metadata]
-    per_day: dict[tuple[int, int], int] = defaultdict(int)
-    drops: dict[tuple[int, str, str], int] = defaultdict(int)
-    contact_stats = StatsBatch()
-    for row, (i, j) in zip(rows, owners, strict=True):
-        key = row[7]
-        if key not in inserted:
-            continue
-        inserted.discard(key)  # a key repeated in the chunk: its first row is the stored one
+@dataclass
+class _Stored:
+    """What the insert stored, counted for the aggregates: per name id [events, first, last, events with
+    dropped metadata], per (name id, day) events, per (name id, key, reason) dropped metadata entries."""
+
+    per_name: dict[int, list[int]] = field(default_factory=dict)
+    per_day: dict[tuple[int, int], int] = field(default_factory=lambda: defaultdict(int))
+    drops: dict[tuple[int, str, str], int] = field(default_factory=lambda: defaultdict(int))
+    contact_stats: StatsBatch = field(default_factory=StatsBatch)  # per (name, contact, phase)
+
+
+def _count_stored(groups: Sequence[ContactEvents], planned: _Planned, inserted: set[str] | None) -> _Stored:
+    """Mark the stored rows accepted and count them; ``inserted``: the new dedupe keys, None when every row
+    was stored."""
+    stored = _Stored()
+    per_name, per_day, drops = stored.per_name, stored.per_day, stored.drops
+    out = planned.out
+    for row, (i, j) in zip(planned.rows, planned.owners, strict=True):
+        if inserted is not None:
+            key = row[7]
+            if key not in inserted:
+                continue
+            inserted.discard(key)  # a key repeated in the chunk: its first row is the stored one
         group = out[i]
         assert isinstance(group, list)
         group[j] = _ACCEPTED
         name_id, created_at = row[2], row[3]
-        contact_stats.add(name_id, row[1], row[5], created_at)
+        stored.contact_stats.add(name_id, row[1], row[5], created_at)
         counts = per_name.get(name_id)
         if counts is None:
-            per_name[name_id] = [1, created_at, created_at, 0]
+            counts = per_name[name_id] = [1, created_at, created_at, 0]
         else:
             counts[0] += 1
-            counts[1] = min(counts[1], created_at)
-            counts[2] = max(counts[2], created_at)
+            if created_at < counts[1]:
+                counts[1] = created_at
+            elif created_at > counts[2]:
+                counts[2] = created_at
         per_day[(name_id, created_at // DAY)] += 1
         dropped = groups[i][1][j].dropped
         if dropped:
-            per_name[name_id][3] += 1
+            counts[3] += 1
             for d in dropped:
                 drops[(name_id, d["key"][:255], d["reason"])] += 1
-    if refusals:
-        await record_refusals(conn, refusals, t)
-    await contact_stats.write(conn)
-    await _add_aggregates(conn, per_name, archived_drops, per_day, drops, t)
-    if per_name:  # the other processes' live views hear of the chunk at COMMIT
-        await conn.dialect.notify(conn, LIVE_CHANNEL, str(ws_id))
-    return cast(list[Outcome], out)  # every group was given its outcome above
+    return stored
 
 
 async def _holders(conn: Conn, ids: list[str]) -> dict[str, tuple[str, str | None]]:
@@ -190,21 +230,30 @@ async def _lock_and_count_names(conn: Conn, ws_id: int) -> int:
     return int(row["n"]) if row else 0
 
 
-async def _insert_sqlite(conn: Conn, rows: list[tuple[Any, ...]]) -> set[str]:
-    """The rows' dedupe keys that were new. One prepared statement for every row; the writer thread is
-    SQLite's only writer, so the rows this statement stored are exactly those above the previous top id."""
+async def _insert_sqlite(conn: Conn, rows: list[tuple[Any, ...]]) -> set[str] | None:
+    """The rows' dedupe keys that were new (None: all of them). One prepared statement for every row. The
+    statement's change count says whether all rows were new (a fresh import) or none (a re-run); else, the
+    writer thread being SQLite's only writer, the rows it stored are exactly those above the previous top id."""
     if not rows:
         return set()
-    top = await conn.fetch_one("SELECT COALESCE(MAX(id), 0) AS id FROM events")
+    # total_changes(): rows this connection's statements changed, not counting conflicts left alone.
+    before = await conn.fetch_one("SELECT COALESCE(MAX(id), 0) AS id, total_changes() AS n FROM events")
     await conn.executemany(f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({placeholders(len(_COLUMNS))}) "
                            "ON CONFLICT (workspace_id, dedupe_key) DO NOTHING", rows)
-    new = await conn.fetch_all("SELECT dedupe_key FROM events WHERE id > ?", (top["id"] if top else 0,))
+    after = await conn.fetch_one("SELECT total_changes() AS n")
+    assert before is not None and after is not None
+    count = after["n"] - before["n"]
+    if count == len(rows):
+        return None
+    if count == 0:
+        return set()
+    new = await conn.fetch_all("SELECT dedupe_key FROM events WHERE id > ?", (before["id"],))
     return {r["dedupe_key"] for r in new}
 
 
-async def _insert_by_copy(conn: Conn, rows: list[tuple[Any, ...]]) -> set[str]:
-    """The rows' dedupe keys that were new: ``COPY`` into a staging table, then one set-based insert in
-    the chunk's order (ids keep the file's order per contact)."""
+async def _insert_by_copy(conn: Conn, rows: list[tuple[Any, ...]]) -> set[str] | None:
+    """The rows' dedupe keys that were new (None: all of them): ``COPY`` into a staging table, then one
+    set-based insert in the chunk's order (ids keep the file's order per contact)."""
     if not rows:
         return set()
     await conn.execute(
@@ -216,7 +265,7 @@ async def _insert_by_copy(conn: Conn, rows: list[tuple[Any, ...]]) -> set[str]:
     new = await conn.fetch_all(f"INSERT INTO events ({columns}) SELECT {columns} FROM import_staging ORDER BY ord "
                                "ON CONFLICT (workspace_id, dedupe_key) DO NOTHING RETURNING dedupe_key")
     await conn.execute("DROP TABLE import_staging")  # a later chunk in this transaction makes its own
-    return {r["dedupe_key"] for r in new}
+    return None if len(new) == len(rows) else {r["dedupe_key"] for r in new}
 
 
 async def _add_aggregates(conn: Conn, per_name: dict[int, list[int]], archived_drops: dict[int, int],
@@ -255,5 +304,5 @@ def as_append_requests(workspace_id: int, source: str, groups: Sequence[ContactE
     """The chunk as the store's ``AppendRequest``s (the fallback path, one contact at a time if need be)."""
     return [AppendRequest(workspace_id, cid, source, [
         NewEvent(e.name, e.created_at, e.dedupe_key, json.loads(e.metadata) if e.metadata else {},
-                 json.loads(e.metadata_types) if e.metadata_types else {}, e.dropped) for e in events])
+                 json.loads(e.metadata_types) if e.metadata_types else {}, list(e.dropped)) for e in events])
         for cid, events in groups]

@@ -27,6 +27,7 @@ from .sql_helpers import now_s as _now
 from .sql_helpers import placeholders as _marks
 
 EXPORT_CHUNK = 5000  # events read per query by an export, between two progress reports
+ANALYZE_AFTER_USERS = 1000  # users created at once (by an import) after which the planner's statistics are refreshed
 _IN_CHUNK = 500  # identifiers per ``IN (…)`` list (SQLite allows 32,766 parameters; PostgreSQL 32,767)
 
 
@@ -140,6 +141,8 @@ class SourcesStore:
                     "INSERT INTO contacts (id, workspace_id, role, external_id, created_at, updated_at, "
                     "contacted_at, signed_up_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [(_new_contact_id(), workspace.id, USER, x, t, t, t, t) for x in missing])
+                if len(missing) >= ANALYZE_AFTER_USERS:  # the look-ups below, and the import's next ones
+                    await conn.dialect.refresh_statistics(conn, "contacts")
                 made: dict[str, str] = {}
                 for chunk in _chunks(missing):
                     rows = await conn.fetch_all(
