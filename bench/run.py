@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait-quiet", type=float, help="before each ingest configuration, wait up to this many "
                         "seconds for other processes to go below 0.25 cores (default 60, --quick 0)")
     parser.add_argument("--json", help="also write the rows as JSON to this file")
+    parser.add_argument("--baseline-python", help="the ingest sections also serve, in the same alternating rounds, "
+                        "the trailmark installed for this interpreter (say, a venv with an older commit installed "
+                        "editable): before/after figures from one run")
     args = parser.parse_args(argv)
 
     only = SECTIONS if not args.only else [ALIASES.get(s.strip(), s.strip()) for s in args.only.split(",")]
@@ -105,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="trailmark-bench-") as tmpdir:
         opts = Options(seconds, rounds, 1.0 if args.quick else 2.0, args.connections, args.sessions, tool, wrk,
                        wrk_cpu, args.profile, Path(tmpdir),
-                       args.wait_quiet if args.wait_quiet is not None else 0.0 if args.quick else 60.0)
+                       args.wait_quiet if args.wait_quiet is not None else 0.0 if args.quick else 60.0,
+                       args.baseline_python)
         for section in SECTIONS:
             if section not in only or (section == "batched" and "ingest" in only):
                 continue  # ingest and batched share their servers when both run

@@ -40,6 +40,7 @@ class Options:
     profile: bool
     tmp: Path
     quiet: float = 0.0
+    baseline_python: str | None = None  # another checkout's interpreter: its Trailmark measured alongside
 
 
 @dataclass
@@ -164,18 +165,21 @@ def start_bare(opts: Options, workers: int, answer: str = "204") -> Target:
 
 
 def start_trailmark(opts: Options, database: str, workers: int,
-                    count: Callable[[], Awaitable[set[str]]]) -> Target:
-    """Trailmark on a fresh database: a workspace first, then the server, then pings for session tokens."""
+                    count: Callable[[], Awaitable[set[str]]], python: str | None = None) -> Target:
+    """Trailmark on a fresh database: a workspace first, then the server, then pings for session tokens.
+    ``python``: another interpreter, whose installed ``trailmark`` (another checkout's code) is served instead."""
     port = free_port()
     label = f"trailmark-{'postgres' if database.startswith('postgres') else 'sqlite'}-w{workers}"
-    made = subprocess.run([*python_cmd(), "-m", "trailmark", "workspace", "create", "--name", "Bench", "--json",
+    label += "-baseline-code" if python else ""
+    cmd = [python] if python else python_cmd()
+    made = subprocess.run([*cmd, "-m", "trailmark", "workspace", "create", "--name", "Bench", "--json",
                            "--database", database], cwd=ROOT, capture_output=True, text=True)
     if made.returncode != 0:
         raise RuntimeError(f"workspace create failed: {(made.stderr or made.stdout).strip().splitlines()[-1:]}")
     app_id = json.loads(made.stdout)["app_id"]
     # Several worker processes must sign admin sessions with one key (`trailmark serve` refuses otherwise).
     env = {**os.environ, "TRAILMARK_SECRET_KEY": secrets.token_urlsafe(32)} if workers > 1 else None
-    server = ServerProcess(label, [*python_cmd(), "-m", "trailmark", "serve", "--database", database,
+    server = ServerProcess(label, [*cmd, "-m", "trailmark", "serve", "--database", database,
                                    "--port", str(port), "--log-level", "warning", "--workers", str(workers)],
                            port, opts.tmp, workers, env)
     server.start()
@@ -220,6 +224,20 @@ def ingest_rows(section: str, what: str, tm: Target, bare: Target, batch: int) -
         f"{bare.cpu_us_per_event(batch):,.0f} µs", tm.cpu_us_per_event(batch) / max(1e-9, bare.cpu_us_per_event(batch)))
 
 
+def baseline_rows(section: str, what: str, tm: Target, old: Target, bare: Target, batch: int) -> None:
+    """This code against the baseline code (``--baseline-python``), measured in the same alternating rounds."""
+    old_rate, bare_rate = old.events_per_s(batch), bare.events_per_s(batch)
+    add(section, f"{what}, the baseline code: events/s", num(old_rate), "bare Starlette, same load: events/s",
+        num(bare_rate), old_rate / bare_rate if bare_rate else None)
+    add(section, f"{what}, the baseline code: server CPU per event", f"{old.cpu_us_per_event(batch):,.0f} µs",
+        "bare Starlette", f"{bare.cpu_us_per_event(batch):,.0f} µs",
+        old.cpu_us_per_event(batch) / max(1e-9, bare.cpu_us_per_event(batch)))
+    add(section, f"{what}: events/s, this code vs the baseline code", num(tm.events_per_s(batch)),
+        "the baseline code", num(old_rate), tm.events_per_s(batch) / old_rate if old_rate else None)
+    if old.lost:
+        NOTES.append(f"{old.label}: {old.lost} events were acknowledged but are not in its store")
+
+
 def store_rows(section: str, what: str, tm: Target, bare: Target) -> None:
     if tm.stored is not None:
         in_flight = tm.stored - len(tm.acked)
@@ -244,20 +262,29 @@ def store_rows(section: str, what: str, tm: Target, bare: Target) -> None:
 
 
 def run_config(opts: Options, section_of: dict[int, str], what: str, database: str, workers: int,
-               count: Callable[[], Awaitable[set[str]]], split: bool = False) -> None:
-    """Trailmark and the bare endpoint (and, with ``split``, the bare endpoint giving Trailmark's answer)."""
+               count: Callable[[], Awaitable[set[str]]], split: bool = False,
+               baseline_database: tuple[str, Callable[[], Awaitable[set[str]]]] | None = None) -> None:
+    """Trailmark and the bare endpoint (and, with ``split``, the bare endpoint giving Trailmark's answer; with
+    ``opts.baseline_python`` and ``baseline_database``, the baseline code's Trailmark on its own database)."""
     wait_quiet(opts.quiet)
     bare = start_bare(opts, workers)
     shaped = start_bare(opts, workers, "trailmark") if split else None
     tm: Target | None = None
+    old: Target | None = None
     try:
         tm = start_trailmark(opts, database, workers, count)
-        compare(opts, [bare] + ([shaped] if shaped else []) + [tm], list(section_of))
+        if opts.baseline_python and baseline_database:
+            old = start_trailmark(opts, baseline_database[0], workers, baseline_database[1], opts.baseline_python)
+        compare(opts, [bare] + ([shaped] if shaped else []) + [tm] + ([old] if old else []), list(section_of))
     finally:
-        for t in (bare, shaped, tm):
+        for t in (bare, shaped, tm, old):
             if t:
                 t.server.stop()
     verify(tm)
+    if old:
+        verify(old)
+        for batch, section in section_of.items():
+            baseline_rows(section, f"{what}, {batch} event{'s' if batch > 1 else ''}/request", tm, old, bare, batch)
     for batch, section in section_of.items():
         ingest_rows(section, f"{what}, {batch} event{'s' if batch > 1 else ''}/request", tm, bare, batch)
         if shaped:
@@ -285,4 +312,6 @@ def section_sqlite_ingest(opts: Options, batches: list[int]) -> None:
     say(f"\n[{'+'.join(names[b] for b in batches)}] SQLite, {opts.connections} connections, {opts.rounds} × "
         f"{opts.seconds:.0f} s per figure, alternating with the bare endpoint ({opts.loadgen})")
     db = opts.tmp / "ingest.db"
-    run_config(opts, {b: names[b] for b in batches}, "SQLite", str(db), 1, sqlite_ids(str(db)), split=True)
+    old_db = str(opts.tmp / "ingest-baseline-code.db")
+    run_config(opts, {b: names[b] for b in batches}, "SQLite", str(db), 1, sqlite_ids(str(db)), split=True,
+               baseline_database=(old_db, sqlite_ids(old_db)))

@@ -71,17 +71,20 @@ def section_postgres(opts: Options) -> None:
                           "a fresh database per worker count, same load and rounds; baseline: the bare endpoint with "
                           "as many uvicorn workers")
     for workers in (1, 2):
-        name = f"tm_bench_{uuid.uuid4().hex[:10]}"
-        why = asyncio.run(pg_admin_run(f'CREATE DATABASE "{name}"'))
-        if why:
-            add("postgres", "PostgreSQL ingest", f"skipped: {why}")
-            return
-        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        names = [f"tm_bench_{uuid.uuid4().hex[:10]}" for _ in range(2 if opts.baseline_python else 1)]
+        for name in names:
+            why = asyncio.run(pg_admin_run(f'CREATE DATABASE "{name}"'))
+            if why:
+                add("postgres", "PostgreSQL ingest", f"skipped: {why}")
+                return
+        urls = [f"postgresql://postgres@127.0.0.1:5432/{name}" for name in names]
         try:
             run_config(opts, {1: "postgres", BATCH: "postgres"},
-                       f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}", url, workers, pg_ids(url))
+                       f"PostgreSQL, {workers} worker{'s' if workers > 1 else ''}", urls[0], workers, pg_ids(urls[0]),
+                       baseline_database=(urls[-1], pg_ids(urls[-1])) if len(urls) > 1 else None)
         except RuntimeError as exc:
             add("postgres", f"PostgreSQL, {workers} worker(s)", f"skipped: {str(exc)[:240]}")
             return
         finally:
-            asyncio.run(pg_admin_run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for name in names:
+                asyncio.run(pg_admin_run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
