@@ -246,7 +246,9 @@ async def events(request: Request) -> Response:
     events = [e for _, e in batch.events]
     views = [v for _, v in batch.page_views]
     # Page views are stored apart from events (server/page_views.py); both are committed before the answer, and
-    # queued together, so one transaction (one commit) holds both.
+    # queued together, so one transaction (one commit) usually holds both. Not always (a batch retried job by
+    # job, the batch size limit): page views may then be stored beside an events error; the shim resends the
+    # batch and they count as duplicates.
     appended = AppendRequest(ws.id, contact_id, "js", events, browser=browser_names(request, ws))
     if events and views:
         results, view_results = await asyncio.gather(store.append_events(appended),

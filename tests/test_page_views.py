@@ -364,3 +364,33 @@ async def test_a_batch_of_events_and_page_views_is_one_transaction(harness, monk
                                    {"id": "v1", "type": "page_view", "url": "https://shop.example/pricing"})
     assert [r["status"] for r in response.json()["results"]] == ["accepted", "accepted"]
     assert batches == [2]  # the events' job and the page views' job, one transaction
+
+
+async def test_page_views_run_before_the_events_in_a_shared_transaction(harness, monkeypatch):
+    """Whatever order requests arrive in, a batch writes page views before events: two batches in flight at once
+    (PostgreSQL) take their row locks in one order and cannot deadlock on a resent page view, and the hot event
+    counters are locked last (review finding)."""
+    from trailmark.store import events as events_module
+    from trailmark.store import page_views as page_views_module
+
+    ran: list[str] = []
+    append_group, page_view_group = events_module._append_group, page_views_module._append_page_view_group
+
+    async def events_first(conn: Any, items: list[Any]) -> list[Any]:
+        ran.append("events")
+        return await append_group(conn, items)
+
+    async def views_then(conn: Any, items: list[Any]) -> list[Any]:
+        ran.append("page views")
+        return await page_view_group(conn, items)
+
+    monkeypatch.setattr(events_module, "_append_group", events_first)
+    monkeypatch.setattr(page_views_module, "_append_page_view_group", views_then)
+    ws, store = harness.workspace, harness.store
+    contact = await store.create_visitor(ws)
+    t = int(time.time())
+    stored, viewed = await asyncio.gather(  # the events are queued first
+        store.append_events(AppendRequest(ws.id, contact.id, "js", [NewEvent("opened", t, "c:e1", {}, {})])),
+        store.append_page_views(ws, contact.id, [NewPageView("https://shop.example/", None, None, t, "c:v1")]))
+    assert [r.status for r in stored] == ["accepted"] and viewed == ["accepted"]
+    assert ran == ["page views", "events"]

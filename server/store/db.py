@@ -30,6 +30,13 @@ Job = Callable[["Conn"], Coroutine[Any, Any, Any]]
 GroupJob = Callable[["Conn", list[Any]], Coroutine[Any, Any, list[Any]]]
 
 
+def in_run_order(groups: dict[GroupJob, list[Any]], ranks: dict[GroupJob, int]) -> list[tuple[GroupJob, list[Any]]]:
+    """A batch's grouped jobs in a fixed order (lowest rank first), whatever order their requests came in:
+    two batches in flight at once (PostgreSQL) then take their row locks in the same order, so they cannot
+    deadlock; ingest ranks last, so it holds the hot counter rows for as short a time as possible."""
+    return sorted(groups.items(), key=lambda pair: ranks.get(pair[0], 0))
+
+
 class Conn(Protocol):
     dialect: Dialect  # what differs between the backends (dialect.py)
 
@@ -46,7 +53,7 @@ class Database(Protocol):
     async def close(self) -> None: ...
     def read(self) -> contextlib.AbstractAsyncContextManager[Conn]: ...
     async def write(self, job: Job) -> Any: ...
-    async def write_grouped(self, group: GroupJob, item: Any) -> Any: ...
+    async def write_grouped(self, group: GroupJob, item: Any, rank: int = 0) -> Any: ...
 
 
 class SQLiteConn:
@@ -126,6 +133,7 @@ class _Pending:
     job: Job | None = None
     group: GroupJob | None = None
     item: Any = None
+    rank: int = 0
 
 
 @dataclass
@@ -242,9 +250,9 @@ class SQLiteDatabase:
         self._enqueue(_Pending(future, job=job))
         return await future
 
-    async def write_grouped(self, group: GroupJob, item: Any) -> Any:
+    async def write_grouped(self, group: GroupJob, item: Any, rank: int = 0) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Pending(future, group=group, item=item))
+        self._enqueue(_Pending(future, group=group, item=item, rank=rank))
         return await future
 
     async def _write_loop(self) -> None:
@@ -285,13 +293,15 @@ class SQLiteDatabase:
         outcomes: dict[int, tuple[bool, Any]] = {}
         try:
             conn.db.execute("BEGIN IMMEDIATE").close()
-            groups: dict[GroupJob, list[int]] = {}
+            groups: dict[GroupJob, list[Any]] = {}
+            ranks: dict[GroupJob, int] = {}
             for i, pending in enumerate(batch):
                 if pending.group is not None:
                     groups.setdefault(pending.group, []).append(i)
+                    ranks[pending.group] = pending.rank
                 else:
                     outcomes[i] = _in_savepoint(conn, pending.job)
-            for group, members in groups.items():
+            for group, members in in_run_order(groups, ranks):
                 # A grouped job returns one outcome per item (a value or an exception) and must not
                 # leave partial writes behind for an item it refuses.
                 results = run_to_completion(group(conn, [batch[i].item for i in members]))

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from ..domain_errors import InvalidInput
-from .db import Conn, GroupJob, Job, Row
+from .db import Conn, GroupJob, Job, Row, in_run_order
 from .dialect import POSTGRES, Dialect
 from .schema import MIGRATIONS, PYTHON_STEPS
 
@@ -132,6 +132,7 @@ class _Waiting:
     group: GroupJob
     item: Any
     future: asyncio.Future[Any]
+    rank: int = 0
 
 
 class PostgresDatabase:
@@ -237,13 +238,13 @@ class PostgresDatabase:
                 await asyncio.sleep(random.uniform(0.001, 0.01) * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def write_grouped(self, group: GroupJob, item: Any) -> Any:
+    async def write_grouped(self, group: GroupJob, item: Any, rank: int = 0) -> Any:
         if not self.group_commit:
             return _unwrap((await self.write(lambda conn: group(conn, [item])))[0])
         if self._loop_task is None:
             raise RuntimeError("the store is not open")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Waiting(group, item, future))
+        self._queue.put_nowait(_Waiting(group, item, future, rank))
         return await future
 
     async def _batch_loop(self) -> None:
@@ -271,13 +272,15 @@ class PostgresDatabase:
             self._slots.release()
 
     async def _commit_batch(self, batch: list[_Waiting]) -> None:
-        groups: dict[GroupJob, list[_Waiting]] = {}
+        groups: dict[GroupJob, list[Any]] = {}
+        ranks: dict[GroupJob, int] = {}
         for waiting in batch:
             groups.setdefault(waiting.group, []).append(waiting)
+            ranks[waiting.group] = waiting.rank
 
         async def job(conn: Conn) -> list[tuple[_Waiting, Any]]:
             outcomes: list[tuple[_Waiting, Any]] = []
-            for group, members in groups.items():
+            for group, members in in_run_order(groups, ranks):
                 results = await group(conn, [m.item for m in members])
                 outcomes += zip(members, results, strict=True)
             return outcomes
