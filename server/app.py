@@ -27,7 +27,7 @@ from . import (
 from .admin import admin_routes
 from .domain_errors import DomainError
 from .errors import ApiError, api_error, error_body
-from .http_edge import error_response
+from .http_edge import error_response, route_path
 from .live import LiveHub
 from .ratelimit import RateLimitMiddleware
 from .retention import purge_forever
@@ -122,17 +122,11 @@ class TrailmarkApp(Starlette):
     (bench/ingest_costs.py). Here it gets the same handler and the same error answers without them."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and _route_path(scope) == EVENTS_PATH:
+        if scope["type"] == "http" and scope["method"] == "POST" and route_path(scope) == EVENTS_PATH:
             scope["app"] = self
             await _serve_direct(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
-
-
-def _route_path(scope: Scope) -> str:
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    return path[len(root):] if root and path.startswith(root) else path
 
 
 async def _serve_direct(scope: Scope, receive: Receive, send: Send) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from . import strict_json
 from .body_timeout import read_within_deadline
@@ -22,6 +23,14 @@ from .limits import ascii_int, has_nul
 
 MAX_BODY_BYTES = 256 * 1024  # a 100-event browser batch of full metadata stays far below this
 NUL_MESSAGE = "text must not contain NUL (\\u0000) characters"
+
+
+# ------------------------------------------------------------------------------------------ paths
+def route_path(scope: Scope) -> str:
+    """The request's path inside the app: without the ``root_path`` a proxy mounted it under."""
+    path: str = scope.get("path", "")
+    root: str = scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
 
 
 # ------------------------------------------------------------------------------------------ bodies

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import error_body
+from .http_edge import route_path
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -115,12 +116,8 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or not self.limiter.enabled:
             await self.app(scope, receive, send)
             return
-        path = scope.get("path", "")
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root):]
         token = _bearer(scope)
-        if token is None or not path.startswith(REST_PREFIXES):
+        if token is None or not route_path(scope).startswith(REST_PREFIXES):
             await self.app(scope, receive, send)
             return
         decision = self.limiter.hit(token) if self.limiter.known(token) else None

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .models import VISITOR
+from .sql_helpers import tally
 
 if TYPE_CHECKING:  # db.py imports the schema, which imports this module's backfill
     from .db import Conn
@@ -51,11 +52,7 @@ class StatsBatch:
         if row is None:
             self.rows[key] = [1, created_at, created_at]
         else:
-            row[0] += 1
-            if created_at < row[1]:
-                row[1] = created_at
-            elif created_at > row[2]:
-                row[2] = created_at
+            tally(row, created_at)
 
     async def write(self, conn: Conn) -> None:
         """One ``executemany`` upsert, rows in key order: two PostgreSQL transactions touching the same

@@ -35,7 +35,7 @@ from .db import Conn
 from .events import create_event_name, lock_event_names
 from .models import AppendRequest, EventResult, NewEvent
 from .name_policy import MAX_ACTIVE_EVENT_NAMES, NAME_LIMIT, record_refusals
-from .sql_helpers import DAY, placeholders
+from .sql_helpers import DAY, placeholders, tally
 
 if TYPE_CHECKING:
     from .sql_store import SQLStore
@@ -186,11 +186,7 @@ def _count_stored(groups: Sequence[ContactEvents], planned: _Planned, inserted: 
         if counts is None:
             counts = per_name[name_id] = [1, created_at, created_at, 0]
         else:
-            counts[0] += 1
-            if created_at < counts[1]:
-                counts[1] = created_at
-            elif created_at > counts[2]:
-                counts[2] = created_at
+            tally(counts, created_at)
         per_day[(name_id, created_at // DAY)] += 1
         dropped = groups[i][1][j].dropped
         if dropped:

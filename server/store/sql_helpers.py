@@ -17,6 +17,15 @@ def new_contact_id() -> str:
     return secrets.token_hex(12)  # 24 hex characters, the shape of Intercom's contact ids
 
 
+def tally(span: list[int], at: int) -> None:
+    """One more event at ``at`` into ``span`` = [count, first, last, …] (a new span starts as [1, at, at])."""
+    span[0] += 1
+    if at < span[1]:
+        span[1] = at
+    elif at > span[2]:
+        span[2] = at
+
+
 def placeholders(n: int) -> str:
     """``?, ?, …`` for an ``IN (…)`` list of ``n`` values."""
     return ", ".join("?" * n)
