@@ -38,6 +38,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     asyncio.run(drop_pooled_schemas())  # this process's reusable PostgreSQL schemas
 
 
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[SQLStore]:
+    """An open store on a fresh database of each backend (the store-level tests' fixture)."""
+    s = open_store(store_url)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
 @dataclass
 class Harness:
     """An app on a fresh store, its store, one workspace and an in-process client."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,16 +23,6 @@ from trailmark.store.models import ROLES, AppendRequest, NewEvent, Workspace
 
 DAY = 86400
 NAMES = ["viewed", "uploaded", "paid", "shared"]
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SQLStore]:
-    s = open_store(store_url)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def new_event(rng: random.Random, now: int, key: str) -> NewEvent:

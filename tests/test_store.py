@@ -41,12 +41,6 @@ async def stores(url: str, n: int = 1) -> AsyncIterator[list[SQLStore]]:
 
 
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SQLStore]:
-    async with stores(store_url) as [s]:
-        yield s
-
-
-@pytest.fixture
 async def ws(store: SQLStore) -> Workspace:
     return await store.create_workspace("Store test")
 

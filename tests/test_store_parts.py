@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,6 @@ STORE = Path(trailmark.__file__).parent / "store"
 # reached through their attribute: ``store.messages.…``).
 PARTS = ("workspaces", "contacts", "lifecycle", "events", "names", "retention", "event_sources", "rest_contacts",
          "admin")
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SQLStore]:
-    s = open_store(store_url)
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def public_methods(part: object) -> list[str]:
