@@ -10,7 +10,7 @@ straddles the floor (between a conversion and the next purge) is recounted from 
 ``events_contact_name_role_time``.
 
 Keyed by the tracking contact, a merge or its undo changes nothing here. Writers: ingest (``events.py``), the
-import writer, the purge (``retention.py``: recounts the keys it touched); erasure deletes contacts, and the
+import writer, the purge (``retention.py``: subtracts what it deleted); erasure deletes contacts, and the
 rows go with them (ON DELETE CASCADE). The primary key leads with the event name, so the contact list's
 per-contact probes for one name stay within that name's rows (few pages, cached); the secondary index
 ``(contact_id, visitor_phase)`` serves the cascade and a contact's per-name summary.
@@ -18,7 +18,6 @@ per-contact probes for one name stay within that name's rows (few pages, cached)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .models import VISITOR
@@ -68,23 +67,32 @@ class StatsBatch:
             [(*key, n, lo, hi) for key, (n, lo, hi) in sorted(self.rows.items())])
 
 
-async def recount(conn: Conn, keys: Iterable[Key]) -> None:
-    """Recompute ``keys`` from their events (after a delete): each one index range of
-    ``events_contact_name_role_time``; a key with no events left loses its row. Key order, as ingest."""
-    ordered = sorted(set(keys))
-    if not ordered:
+async def subtract_purged(conn: Conn, deleted: dict[tuple[int, str], int]) -> None:
+    """After the purge deleted visitor-phase events: ``deleted`` maps ``(event_name_id, contact_id)`` to how many
+    of that key's events went. Each row's count drops by that many; its first and last are read again from the
+    key's remaining events, one index probe each (``events_contact_name_role_time``); a row with nothing left
+    goes. Recounting the key instead read every remaining event of it once per purge batch: a busy visitor's
+    (a bot's) hundreds of thousands, a thousand times over, as its old events expired batch by batch.
+
+    On PostgreSQL the rows are locked first (key order, as ingest): an ingest transaction adding to one of them
+    commits before the probes read the events (they then see its event) or waits for this one (it then adds
+    to the row as written here)."""
+    if not deleted:
         return
+    rows = sorted((name_id, contact_id, n) for (name_id, contact_id), n in deleted.items())
+    keys = [(name_id, contact_id) for name_id, contact_id, _ in rows]
+    if conn.dialect.name == "postgres":  # SQLite's single writer already excludes concurrent ingest
+        await conn.executemany("SELECT 1 FROM contact_event_stats WHERE event_name_id = ? AND contact_id = ? "
+                               "AND visitor_phase = 1 FOR UPDATE", keys)
+    remaining = "FROM events e WHERE e.contact_id = ? AND e.event_name_id = ? AND e.role = 'visitor'"
     await conn.executemany(
-        "DELETE FROM contact_event_stats WHERE event_name_id = ? AND contact_id = ? AND visitor_phase = ?", ordered)
-    for phase, roles in ((0, "('lead', 'user')"), (1, "('visitor')")):
-        of_phase = [(contact_id, name_id) for name_id, contact_id, p in ordered if p == phase]
-        if not of_phase:
-            continue
-        await conn.executemany(
-            "INSERT INTO contact_event_stats (event_name_id, contact_id, visitor_phase, count, first_at, last_at) "
-            f"SELECT event_name_id, contact_id, {phase}, COUNT(*), MIN(created_at), MAX(created_at) FROM events "
-            f"WHERE contact_id = ? AND event_name_id = ? AND role IN {roles} GROUP BY event_name_id, contact_id",
-            of_phase)
+        f"UPDATE contact_event_stats SET count = count - CAST(? AS BIGINT), "
+        f"first_at = COALESCE((SELECT MIN(e.created_at) {remaining}), first_at), "
+        f"last_at = COALESCE((SELECT MAX(e.created_at) {remaining}), last_at) "
+        "WHERE event_name_id = ? AND contact_id = ? AND visitor_phase = 1",
+        [(n, contact_id, name_id, contact_id, name_id, name_id, contact_id) for name_id, contact_id, n in rows])
+    await conn.executemany("DELETE FROM contact_event_stats WHERE event_name_id = ? AND contact_id = ? "
+                           "AND visitor_phase = 1 AND count <= 0", keys)
 
 
 # ---------------------------------------------------------------------------------------------- reading

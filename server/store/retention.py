@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .contact_stats import recount
+from collections import Counter
+
+from .contact_stats import subtract_purged
 from .db import Conn, Database
 from .models import (
     Workspace,
@@ -13,7 +15,7 @@ class Retention:
     """Retention: visitors who never got in touch keep their events ``retention_days`` (90 by default).
 
     Purging works in small batches, each its own short write transaction, so ingest waits at most one
-    batch (which also recounts the per-contact stats it touched: ``contact_stats``). It only ever deletes
+    batch (which also takes what it deleted off the per-contact stats: ``contact_stats``). It only ever deletes
     events tracked by a contact that is *still* an anonymous visitor: leads' and users' events (including
     the visitor history they carried over) are never touched. Page views expire with them, by the same rule.
     """
@@ -57,8 +59,8 @@ class Retention:
                 f"DELETE FROM events WHERE id IN (SELECT e.id {self._EXPIRED_EVENTS} LIMIT ?) "
                 "RETURNING event_name_id, contact_id", (workspace.id, cutoff, batch_size))
             if gone:
-                # Only visitor-phase events expire; at most batch_size keys to recount.
-                await recount(conn, {(r["event_name_id"], r["contact_id"], 1) for r in gone})
+                # Only visitor-phase events expire: the per-contact stats they were counted in lose them.
+                await subtract_purged(conn, Counter((r["event_name_id"], r["contact_id"]) for r in gone))
                 return len(gone), 0
             n = await conn.execute(
                 f"DELETE FROM page_views WHERE id IN (SELECT p.id {self._EXPIRED_PAGE_VIEWS} LIMIT ?)",

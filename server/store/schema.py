@@ -206,7 +206,7 @@ CREATE INDEX contacts_admin_role_seen ON contacts(workspace_id, role, (COALESCE(
 # time, so a source's visible events (all of a pair, or a visitor pair from its floor on) are index ranges
 # counted without reading the table or the hidden entries. Plain CREATE INDEX (migrations run in a
 # transaction): on PostgreSQL it blocks writes to events while it builds. (history_stats.py went with migration
-# 13: this index now serves contact_stats.py's recounts.)
+# 13: this index now serves contact_stats.py's recounts and the purge's probes.)
 _HISTORY_INDEX = """
 CREATE INDEX events_contact_name_role_time ON events(contact_id, event_name_id, role, created_at);
 """
@@ -420,7 +420,7 @@ CREATE INDEX page_views_role_time ON page_views(workspace_id, role, created_at);
 # events_name_contact goes: nothing reads events by (name, contact) any more, and each events index costs
 # every ingested event. The events indexes left: events_dedupe (the dedupe check of every insert),
 # events_contact_time (a contact's timeline, export, erasure, a message's "first time since"),
-# events_contact_name_role_time (the recount of a stats row straddling its floor, the purge's recount of the
+# events_contact_name_role_time (the recount of a stats row straddling its floor, the purge's probes of the
 # keys it touched), events_role_time (the purge's expired visitor events, the live view's latest events).
 _CONTACT_EVENT_STATS = """
 CREATE TABLE contact_event_stats (
