@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from .store import SQLStore
 from .store.models import Workspace
+from .store.retention import PurgeCursor
 from .store.sql_helpers import DAY
 
 log = logging.getLogger("trailmark.retention")
@@ -30,9 +31,10 @@ async def purge_workspace(store: SQLStore, workspace: Workspace, *, now: int | N
     Returns ``(events deleted, visitors deleted)``.
     """
     cutoff = cutoff_for(workspace, now)
+    cursor = PurgeCursor()
     events = visitors = 0
     while True:
-        e, v = await store.purge_expired_batch(workspace, cutoff, batch_size)
+        e, v = await store.purge_expired_batch(workspace, cutoff, batch_size, cursor)
         if not e and not v:
             return events, visitors
         events, visitors = events + e, visitors + v

@@ -254,3 +254,35 @@ async def test_the_migration_backfills_the_stats_from_stored_events(store_url: s
         assert not found
     finally:
         await new.close()
+
+
+async def test_a_purge_round_walks_on_from_its_cursor_and_misses_nothing(store: SQLStore) -> None:
+    """``purge_workspace`` keeps a cursor (the newest ``created_at`` it deleted) so each batch starts where the
+    last stopped instead of walking past the rows it may not delete again. Nothing deletable is missed: many rows
+    share one second across batch boundaries (the cursor is inclusive), a converted lead's visitor-phase events sit
+    among them and stay, and expired page views go after the events."""
+    from trailmark.retention import purge_workspace
+    from trailmark.store.page_views import NewPageView
+
+    ws = await store.create_workspace("Cursor")
+    now = int(time.time())
+    old = now - 100 * DAY
+    visitors = [(await store.create_visitor(ws)).id for _ in range(3)]
+    lead = (await store.create_visitor(ws)).id
+    for k, cid in enumerate([*visitors, lead]):
+        events = [NewEvent(NAMES[j % 3], old + (j % 4) // 3, f"{cid}-{j}", {}, {}) for j in range(9)]  # 2 seconds
+        await store.append_events(AppendRequest(ws.id, cid, "js", events))
+        await store.append_page_views(ws, cid, [NewPageView(f"https://site.example/{j}", None, None, old + j % 2,
+                                                            f"pv-{cid}-{j}") for j in range(4 + k)])
+    await store.convert_to_lead(ws, lead, reason="t", proof="t")
+    await store.append_events(AppendRequest(ws.id, visitors[0], "js", [NewEvent("viewed", now, "fresh", {}, {})]))
+
+    assert await purge_workspace(store, ws, batch_size=4) == (27 + 4 + 5 + 6, 0)
+    async with store.db.read() as conn:
+        events = await conn.fetch_all("SELECT contact_id, created_at FROM events ORDER BY contact_id, dedupe_key")
+        views = await conn.fetch_all("SELECT contact_id FROM page_views")
+    assert sorted((r["contact_id"], r["created_at"] >= now) for r in events) == sorted(
+        [(lead, False)] * 9 + [(visitors[0], True)])
+    assert [r["contact_id"] for r in views] == [lead] * 7
+    kept, fresh = await recount(store)
+    assert kept == fresh

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
 from .contact_stats import subtract_purged
 from .db import Conn, Database
 from .models import (
     Workspace,
 )
+
+
+@dataclass
+class PurgeCursor:
+    """Where a purge round has got to: the ``created_at`` of the last expired event (and page view) it deleted.
+
+    Each batch takes the oldest expired rows, so every deletable row older than that is gone, and the next batch
+    starts its walk there instead of at the oldest visitor-phase row. Without it each batch walked again past
+    every expired row it may not delete (converted contacts' visitor-phase events): 200 ms of a 1,000-event batch
+    at 1,000,000 events, growing batch by batch. A row that becomes deletable behind the cursor during the round
+    (an undone merge, an import of old events) waits for the next round."""
+
+    events_from: int | None = None
+    page_views_from: int | None = None
 
 
 class Retention:
@@ -50,26 +65,41 @@ class Retention:
         return (int(events["n"] if events else 0) + int(views["n"] if views else 0),
                 int(visitors["n"] if visitors else 0))
 
-    async def purge_expired_batch(self, workspace: Workspace, cutoff: int, batch_size: int = 1000) -> tuple[int, int]:
-        """Delete at most ``batch_size`` expired visitor events (once none are left, expired visitor page
-        views; then expired empty visitors); returns ``(events or page views deleted, visitors deleted)``.
-        Call until it returns ``(0, 0)``."""
-        async def job(conn: Conn) -> tuple[int, int]:
+    async def purge_expired_batch(self, workspace: Workspace, cutoff: int, batch_size: int = 1000,
+                                  cursor: PurgeCursor | None = None) -> tuple[int, int]:
+        """Delete at most ``batch_size`` expired visitor events, oldest first (once none are left, expired
+        visitor page views; then expired empty visitors); returns ``(events or page views deleted, visitors
+        deleted)``. Call until it returns ``(0, 0)``, with one ``cursor`` for the round (same cutoff)."""
+        cursor = cursor or PurgeCursor()
+
+        async def job(conn: Conn) -> tuple[int, int, str, int | None]:
+            """(events or page views deleted, visitors deleted, which, the cursor's new place)."""
+            since, args = _from(cursor.events_from, "e")
             gone = await conn.fetch_all(
-                f"DELETE FROM events WHERE id IN (SELECT e.id {self._EXPIRED_EVENTS} LIMIT ?) "
-                "RETURNING event_name_id, contact_id", (workspace.id, cutoff, batch_size))
+                f"DELETE FROM events WHERE id IN (SELECT e.id {self._EXPIRED_EVENTS}{since} "
+                "ORDER BY e.created_at LIMIT ?) RETURNING event_name_id, contact_id, created_at",
+                (workspace.id, cutoff, *args, batch_size))
             if gone:
                 # Only visitor-phase events expire: the per-contact stats they were counted in lose them.
                 await subtract_purged(conn, Counter((r["event_name_id"], r["contact_id"]) for r in gone))
-                return len(gone), 0
-            n = await conn.execute(
-                f"DELETE FROM page_views WHERE id IN (SELECT p.id {self._EXPIRED_PAGE_VIEWS} LIMIT ?)",
-                (workspace.id, cutoff, batch_size))
-            if n:
-                return n, 0
+                return len(gone), 0, "events_from", max(r["created_at"] for r in gone)
+            since, args = _from(cursor.page_views_from, "p")
+            views = await conn.fetch_all(
+                f"DELETE FROM page_views WHERE id IN (SELECT p.id {self._EXPIRED_PAGE_VIEWS}{since} "
+                "ORDER BY p.created_at LIMIT ?) RETURNING created_at",
+                (workspace.id, cutoff, *args, batch_size))
+            if views:
+                return len(views), 0, "page_views_from", max(r["created_at"] for r in views)
             v = await conn.execute(f"DELETE FROM contacts WHERE id IN (SELECT c.id {self._EXPIRED_VISITORS} LIMIT ?)",
                                    (workspace.id, cutoff, batch_size))
-            return 0, v
+            return 0, v, "", None
 
-        result: tuple[int, int] = await self.db.write(job)
-        return result
+        deleted, visitors, which, place = await self.db.write(job)
+        if which:  # moved only once the batch committed
+            setattr(cursor, which, place)
+        return deleted, visitors
+
+
+def _from(created_at: int | None, alias: str) -> tuple[str, tuple[int, ...]]:
+    """The cursor's condition on the walk (nothing before a round's first batch)."""
+    return ("", ()) if created_at is None else (f" AND {alias}.created_at >= ?", (created_at,))
