@@ -16,6 +16,7 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 DAY = 86400
 
@@ -37,9 +38,14 @@ async def run(url: str, events: int, expired: int) -> tuple[float, int]:
                               f"e{k}", {}, {}) for k in range(start, min(events, start + 1000))]
             await store.append_events(AppendRequest(ws.id, visitor.id, "js", batch))
         began = time.perf_counter()
+        try:  # as a round of the server's purge; checkouts before 2026-12-02 had no cursor
+            from trailmark.store.retention import PurgeCursor
+            cursor: tuple[Any, ...] = (PurgeCursor(),)
+        except ImportError:
+            cursor = ()
         deleted = 0
         while True:
-            n, _ = await store.purge_expired_batch(ws, cutoff, batch_size=1000)
+            n, _ = await store.purge_expired_batch(ws, cutoff, 1000, *cursor)
             if n == 0:
                 break
             deleted += n

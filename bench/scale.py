@@ -112,9 +112,11 @@ async def measure(url: str, ds: Any, *, chunks: int, purge_seconds: float, log: 
         cutoff = int(time.time()) - 90 * DAY
         seconds, (expired, _) = await timed(lambda: store.count_expired(ws, cutoff))
         out["purge: counting expired visitor events"] = f"{expired:,} events, {seconds * 1000:.0f} ms"
-        deleted, started = 0, time.perf_counter()
+        from trailmark.store.retention import PurgeCursor
+
+        deleted, started, cursor = 0, time.perf_counter(), PurgeCursor()  # as a round of the server's purge
         while time.perf_counter() - started < purge_seconds:
-            events, visitors = await store.purge_expired_batch(ws, cutoff, batch_size=1000)
+            events, visitors = await store.purge_expired_batch(ws, cutoff, 1000, cursor)
             if not events and not visitors:
                 break
             deleted += events
