@@ -279,9 +279,9 @@ async def test_a_purge_round_walks_on_from_its_cursor_and_misses_nothing(store: 
 
     assert await purge_workspace(store, ws, batch_size=4) == (27 + 4 + 5 + 6, 0)
     async with store.db.read() as conn:
-        events = await conn.fetch_all("SELECT contact_id, created_at FROM events ORDER BY contact_id, dedupe_key")
+        left = await conn.fetch_all("SELECT contact_id, created_at FROM events ORDER BY contact_id, dedupe_key")
         views = await conn.fetch_all("SELECT contact_id FROM page_views")
-    assert sorted((r["contact_id"], r["created_at"] >= now) for r in events) == sorted(
+    assert sorted((r["contact_id"], r["created_at"] >= now) for r in left) == sorted(
         [(lead, False)] * 9 + [(visitors[0], True)])
     assert [r["contact_id"] for r in views] == [lead] * 7
     kept, fresh = await recount(store)
