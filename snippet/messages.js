@@ -60,9 +60,14 @@
     } catch (error) {
       sheet = 0;
     }
-    const drawn = []; // [host, box, edge of a floating banner or 0] of each message on the page
+    const drawn = []; // [host, box, edge of a floating banner or 0, whether a pushing banner] of each message
+    // Floating banners at the top start below what shows of a pushing banner (in the page's flow, so it
+    // scrolls away): they would cover it otherwise. Placed again on scroll while one is drawn.
     const placeBanners = () => {
       const offsets = { top: 0, bottom: 0 };
+      drawn.forEach(([, box, , push]) => {
+        if (push) offsets.top = Math.max(offsets.top, box.getBoundingClientRect().bottom);
+      });
       drawn.forEach(([, box, edge]) => {
         if (edge) {
           box.style[edge] = offsets[edge] + 'px';
@@ -76,6 +81,7 @@
       placeBanners();
     };
     addEventListener('resize', guard(placeBanners));
+    addEventListener('scroll', guard(() => drawn.some((entry) => entry[3]) && placeBanners()), { passive: true });
     const SHOWN_KEY = 'trailmark-shown-' + app;
     const shownOnThisPage = []; // storage may be full or forbidden
     const shownIds = () => {
@@ -154,7 +160,8 @@
         (kind == 'banner' ? ' ' + edge + (banner.style == 'push' ? ' push' : '')
           : kind == 'chat' && left() ? ' left' : ''));
       const focusBefore = pageDocument.activeElement;
-      const entry = [host, box, kind == 'banner' && banner.style != 'push' && edge];
+      const pushes = kind == 'banner' && banner.style == 'push' && edge == 'top';
+      const entry = [host, box, kind == 'banner' && banner.style != 'push' && edge, pushes];
       const close = (outcome) => {
         remove(entry);
         report(message, outcome);
@@ -199,7 +206,7 @@
       }
       const container = into || pageDocument.body || pageDocument.documentElement;
       // A pushing banner at the top takes its place in the flow, before the page.
-      if (banner.style == 'push' && banner.position != 'bottom') container.prepend(host);
+      if (pushes) container.prepend(host);
       else container.appendChild(host);
       drawn.push(entry);
       placeBanners();

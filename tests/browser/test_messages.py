@@ -285,6 +285,33 @@ def test_two_banners_stack_and_shutdown_removes_every_message(stack: Stack, new_
     assert watch.js_errors() == []
 
 
+def test_a_floating_banner_sits_below_a_pushing_one_until_it_scrolls_away(stack: Stack, new_page):
+    apply(stack, banner("push-top", "opened-album", "Your album has 40 new photos", banner={"style": "push"}))
+    apply(stack, banner("float-top", "opened-album", "Prints are 20% off this week"))
+    page, watch = new_page()
+    page.goto(stack.page_url("index.html"))
+    shim_ready(page)
+    page.evaluate("() => { document.body.style.minHeight = '3000px'; }")  # room to scroll
+    got = track(page, "opened-album")
+    assert sorted(m["key"] for m in got) == ["float-top", "push-top"]
+    pushing, floating = host(page, "push-top").locator(".m"), host(page, "float-top").locator(".m")
+    pushing.wait_for()
+    floating.wait_for()
+    floating.evaluate("e => Promise.all(e.getAnimations().map(a => a.finished))")
+    screenshot(page, "messages-push-and-floating-banner")
+    # At the top of the page the floating banner starts where the pushing one ends: neither covers the other.
+    assert box(pushing)["y"] == 0
+    wait_until(lambda: abs(box(floating)["y"] - box(pushing)["height"]) < 1, page=page,
+               what="the floating banner below the pushing one")
+    # Scrolled past it, the pushing banner has gone up with the page and the floating one takes the top.
+    page.mouse.wheel(0, 600)
+    wait_until(lambda: box(floating)["y"] == 0, page=page, what="the floating banner at the top once scrolled")
+    page.mouse.wheel(0, -600)
+    wait_until(lambda: abs(box(floating)["y"] - box(pushing)["height"]) < 1, page=page,
+               what="below the pushing banner again at the top")
+    assert watch.js_errors() == []
+
+
 def test_a_chat_sits_beside_the_launcher_on_either_side(stack: Stack, new_page):
     apply(stack, {"key": "side-chat", "kind": "chat", "state": "live", "trigger": {"event": "asked-about-sizes"},
                   "frequency": {"max": None}, "chat": {"from": "Grace"},
