@@ -38,7 +38,7 @@ class Lifecycle:
         floor = t - workspace.retention_days * DAY
 
         async def job(conn: Conn) -> str:
-            await _lock_lifecycle(conn, workspace.id)
+            await lock_lifecycle(conn, workspace.id)
             row = await _live_row(conn, workspace.id, contact_id)
             if row is None:
                 raise NotFound("Visitor Not Found")
@@ -75,7 +75,7 @@ class Lifecycle:
         floor = t - workspace.retention_days * DAY
 
         async def job(conn: Conn) -> str:
-            await _lock_lifecycle(conn, workspace.id)
+            await lock_lifecycle(conn, workspace.id)
             if user_id is not None:
                 target = await conn.fetch_one(
                     "SELECT * FROM contacts WHERE workspace_id = ? AND external_id = ? AND role = 'user' "
@@ -128,7 +128,7 @@ class Lifecycle:
         floor = t - workspace.retention_days * DAY
 
         async def job(conn: Conn) -> str:
-            await _lock_lifecycle(conn, workspace.id)
+            await lock_lifecycle(conn, workspace.id)
             source = await _live_row(conn, workspace.id, from_id)
             target = await _live_row(conn, workspace.id, into_id)
             if source is None:
@@ -152,7 +152,7 @@ class Lifecycle:
         t = now_s()
 
         async def job(conn: Conn) -> None:
-            await _lock_lifecycle(conn, workspace.id)
+            await lock_lifecycle(conn, workspace.id)
             row = await conn.fetch_one("SELECT * FROM merges WHERE id = ? AND workspace_id = ?",
                                        (merge_id, workspace.id))
             if row is None:
@@ -221,8 +221,9 @@ async def _merge(conn: Conn, workspace_id: int, source: Any, into_id: str, reaso
                         proof, source_floor, t)
 
 
-async def _lock_lifecycle(conn: Conn, workspace_id: int) -> None:
-    """Serialise conversions, identifications, merges and undos per workspace across processes, as
+async def lock_lifecycle(conn: Conn, workspace_id: int) -> None:
+    """Serialise conversions, identifications, merges, undos and erasures per workspace across processes, as
     SQLite's single writer does: each then reads what the previous one committed (two tabs identifying
-    at once convert once). They are rare next to events, which never take this lock."""
+    at once convert once; an erasure never reads a merge that an undo is taking back). They are rare next to
+    events, which never take this lock."""
     await conn.dialect.lock(conn, 7302, workspace_id)

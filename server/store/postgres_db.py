@@ -31,7 +31,8 @@ from .schema import MIGRATIONS, PYTHON_STEPS
 
 log = logging.getLogger("trailmark.store")
 
-# Advisory lock keys (one-key space; sql_store uses the two-key space with (7301 | 7302, workspace id)).
+# Advisory lock keys (one-key space; the store's parts use the two-key space with (7301 names | 7302 lifecycle |
+# 7303 purge, workspace id)).
 MIGRATION_LOCK = 7300
 
 # Errors after which the whole transaction is simply run again: they mean "another transaction got

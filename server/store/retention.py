@@ -11,6 +11,8 @@ from .models import (
     Workspace,
 )
 
+PURGE_LOCK = 7303  # with the workspace id (db.py's two-key advisory locks: 7301 names, 7302 lifecycle)
+
 
 @dataclass
 class PurgeCursor:
@@ -74,6 +76,10 @@ class Retention:
 
         async def job(conn: Conn) -> tuple[int, int, str, int | None]:
             """(events or page views deleted, visitors deleted, which, the cursor's new place)."""
+            # One purge batch per workspace at a time, across processes (each may run the purge): two batches
+            # deleting overlapping rows lock them in different orders and deadlock (PostgreSQL). Ingest never
+            # takes this lock, and the purge takes it before any row.
+            await conn.dialect.lock(conn, PURGE_LOCK, workspace.id)
             since, args = _from(cursor.events_from, "e")
             gone = await conn.fetch_all(
                 f"DELETE FROM events WHERE id IN (SELECT e.id {self._EXPIRED_EVENTS}{since} "

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import page_views
 from .db import Conn, Database
+from .lifecycle import lock_lifecycle
 from .models import USER, VISITOR, Contact, Merge, StoredEvent, Workspace
 from .sql_helpers import DAY
 from .sql_helpers import new_contact_id as _new_contact_id
@@ -389,6 +390,9 @@ class SourcesStore:
         stay (they describe the event name, not the person, and recomputing them means scanning every
         event of the name). Event names themselves stay, even at zero events."""
         async def job(conn: Conn) -> dict[str, Any] | None:
+            # Who makes up the person must not change under the erasure: an undo committing between the read
+            # and the deletes would leave an unmerged contact alive with its events erased (PostgreSQL).
+            await lock_lifecycle(conn, workspace.id)
             ids = await self._person_ids(conn, workspace, contact_id)
             if not ids:
                 return None

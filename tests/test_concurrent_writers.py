@@ -1,0 +1,116 @@
+"""Writers in several processes at once on PostgreSQL (found by a review of the purge, with a stress run of
+every writer in two stores): two processes' purge rounds, and an erasure beside an undone merge.
+
+PostgreSQL only (they need two transactions at once); the SQLite leg is skipped: its single writer runs one
+transaction at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import asyncpg
+import pytest
+
+from trailmark.retention import purge_workspace
+from trailmark.store import SQLStore, open_store
+from trailmark.store.models import AppendRequest, NewEvent
+
+from .test_contact_stats import recount
+
+DAY = 86400
+
+
+def postgres_only(store: SQLStore) -> None:
+    if store.db.dialect.name != "postgres":
+        pytest.skip("needs concurrent transactions (PostgreSQL)")
+
+
+async def test_purge_rounds_of_two_processes_do_not_deadlock(store: SQLStore, store_url: str,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """Several processes may run ``purge_forever`` at once. Two processes' batches over the same expired events
+    locked the rows they delete in different orders (the DELETE's plan: a hash of the subquery's ids, then the
+    events), so PostgreSQL detected deadlocks, each costing ``deadlock_timeout`` (1 s) and a retry; after 4 lost
+    attempts the round failed. A workspace's purge batches now take turns (an advisory lock): no deadlock, and
+    the stats stay exact, with a client sending old events alongside."""
+    postgres_only(store)
+    other = open_store(store_url)
+    await other.open()
+    try:
+        ws = await store.create_workspace("Two purgers")
+        now = int(time.time())
+        old = now - 100 * DAY
+        visitors = [(await store.create_visitor(ws)).id for _ in range(30)]
+        caplog.set_level(logging.INFO, logger="trailmark.store")
+        sent = 0
+
+        async def track(s: SQLStore, n: int) -> None:
+            nonlocal sent
+            cid = visitors[sent % len(visitors)]
+            events = [NewEvent(("viewed", "paid")[j % 2], old + (sent + j) % 3, f"e{sent + j}", {}, {})
+                      for j in range(n)]
+            sent += n
+            await s.append_events(AppendRequest(ws.id, cid, "js", events))
+
+        for _ in range(3):  # rounds of both processes, a client sending old events alongside
+            for _ in range(30):
+                await track(store, 60)
+
+            async def ingest(s: SQLStore) -> None:
+                for _ in range(25):  # bounded: a client sending old events for ever keeps a round going
+                    await track(s, 3)
+
+            await asyncio.gather(ingest(store), ingest(other),
+                                 *(purge_workspace(s, ws, batch_size=b) for s, b in
+                                   ((store, 5), (other, 7), (store, 11), (other, 3))))
+        lost = [r.getMessage() for r in caplog.records if "DeadlockDetectedError" in r.getMessage()]
+        assert not lost, f"{len(lost)} deadlocks between purge batches"
+        kept, fresh = await recount(store)
+        assert kept == fresh
+    finally:
+        await other.close()
+
+
+async def test_erasure_alongside_an_undone_merge_keeps_the_stats_exact(store: SQLStore, store_url: str) -> None:
+    """Erasure (``delete_contact``) read the person's contacts (the root and those merged into it) without the
+    lifecycle lock, deleted all their events, then the merged contacts ``AND merged_into IS NOT NULL``. An undo
+    of one of those merges committing in between left that contact alive (PostgreSQL re-checks the row:
+    ``merged_into`` is now NULL) with its events erased but its ``contact_event_stats`` rows still there. Erasure
+    now takes the lifecycle lock, as the undo does: it waits, then erases the person as the undo left it."""
+    postgres_only(store)
+    ws = await store.create_workspace("Erase vs undo")
+    now = int(time.time())
+    user = (await store.identify_user(ws, (await store.create_visitor(ws)).id, user_id="u1", email=None,
+                                      reason="t", proof="t")).id
+    visitor = (await store.create_visitor(ws)).id
+    await store.append_events(AppendRequest(ws.id, visitor, "js", [NewEvent("viewed", now - DAY, "v1", {}, {})]))
+    await store.merge_contacts(ws, visitor, user, reason="t", proof="t")
+    merge = next(m for m in await store.merges_for(ws, visitor) if m.kind == "merge")
+
+    # The undo's own statements, held open on a connection of its own (as undo_merge's transaction is, between
+    # its UPDATE and its COMMIT), after the lock it takes first.
+    undo = await asyncpg.connect(store_url)
+    try:
+        tx = undo.transaction()
+        await tx.start()
+        await undo.execute("SELECT pg_advisory_xact_lock(7302, $1)", ws.id)  # lifecycle.lock_lifecycle
+        await undo.execute("UPDATE contacts SET merged_into = NULL WHERE id = $1", visitor)
+        await undo.execute("UPDATE merges SET undone_at = $1, undone_by = 't' WHERE id = $2", now, merge.id)
+        erase = asyncio.create_task(store.delete_contact(ws, user))
+        await asyncio.sleep(1.0)  # erasure waits (before, it had read both ids and waited on the visitor's row)
+        assert not erase.done()
+        await tx.commit()
+        await erase
+    finally:
+        await undo.close()
+    async with store.db.read() as conn:
+        alive = await conn.fetch_all("SELECT id FROM contacts WHERE id = ?", (visitor,))
+    kept, fresh = await recount(store)
+    assert kept == fresh, f"visitor alive: {bool(alive)}; stats {kept} vs recount {fresh}"
+    # The undone visitor is a person of its own now, with its event: the erasure of the user left it.
+    assert alive
+    async with store.db.read() as conn:
+        left = await conn.fetch_all("SELECT dedupe_key FROM events WHERE contact_id = ?", (visitor,))
+    assert [r["dedupe_key"] for r in left] == ["v1"]
