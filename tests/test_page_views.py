@@ -394,3 +394,35 @@ async def test_page_views_run_before_the_events_in_a_shared_transaction(harness,
         store.append_page_views(ws, contact.id, [NewPageView("https://shop.example/", None, None, t, "c:v1")]))
     assert [r.status for r in stored] == ["accepted"] and viewed == ["accepted"]
     assert ran == ["page views", "events"]
+
+
+async def test_requests_queued_together_are_looked_up_and_stored_together(store):
+    """The page-views writer takes a group of requests at once (one contact look-up, one insert for all): each
+    request still gets its own statuses; a key sent twice in the group (a resend racing its original) is
+    accepted once; a merged visitor's views land on the survivor; an unknown contact, or one of another
+    workspace, is refused alone."""
+    from trailmark.domain_errors import UnknownIdentity
+
+    ws, other_ws = await store.create_workspace("Views"), await store.create_workspace("Other")
+    now = int(time.time())
+    visitor, merged = (await store.create_visitor(ws)).id, (await store.create_visitor(ws)).id
+    user = (await store.identify_user(ws, (await store.create_visitor(ws)).id, user_id="u", email=None,
+                                      reason="t", proof="t")).id
+    await store.merge_contacts(ws, merged, user, reason="t", proof="t")
+    stranger = (await store.create_visitor(other_ws)).id
+
+    def views(*keys: str) -> list[NewPageView]:
+        return [NewPageView(f"https://site.example/{k}", None, None, now, k) for k in keys]
+
+    results = await asyncio.gather(
+        store.append_page_views(ws, visitor, views("a", "b")), store.append_page_views(ws, visitor, views("a")),
+        store.append_page_views(ws, merged, views("m")), store.append_page_views(ws, "no-such-contact", views("x")),
+        store.append_page_views(ws, stranger, views("s")), store.append_page_views(ws, visitor, views("c")),
+        return_exceptions=True)
+    assert list(results[:3]) == [["accepted", "accepted"], ["duplicate"], ["accepted"]]
+    assert isinstance(results[3], UnknownIdentity) and isinstance(results[4], UnknownIdentity)
+    assert results[5] == ["accepted"]
+    async with store.db.read() as conn:
+        rows = await conn.fetch_all("SELECT contact_id, dedupe_key, role FROM page_views ORDER BY dedupe_key")
+    assert [(r["dedupe_key"], r["contact_id"], r["role"]) for r in rows] == [
+        ("a", visitor, "visitor"), ("b", visitor, "visitor"), ("c", visitor, "visitor"), ("m", user, "user")]

@@ -81,7 +81,7 @@ async def subtract_purged(conn: Conn, deleted: dict[tuple[int, str], int]) -> No
         return
     rows = sorted((name_id, contact_id, n) for (name_id, contact_id), n in deleted.items())
     keys = [(name_id, contact_id) for name_id, contact_id, _ in rows]
-    if conn.dialect.name == "postgres":  # SQLite's single writer already excludes concurrent ingest
+    if conn.dialect.concurrent_writers:
         await conn.executemany("SELECT 1 FROM contact_event_stats WHERE event_name_id = ? AND contact_id = ? "
                                "AND visitor_phase = 1 FOR UPDATE", keys)
     remaining = "FROM events e WHERE e.contact_id = ? AND e.event_name_id = ? AND e.role = 'visitor'"

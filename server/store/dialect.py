@@ -30,6 +30,9 @@ class Dialect(Protocol):
     # Rows can be streamed in with COPY (PostgreSQL): the importer's writer copies a chunk into a staging table
     # instead of one INSERT per row (store/import_writer.py).
     bulk_copy: bool
+    # Other transactions write at the same time (PostgreSQL), so a read-then-write of a row needs it locked
+    # (``SELECT … FOR UPDATE``); SQLite's single writer has nothing to lock (and no FOR UPDATE).
+    concurrent_writers: bool
 
     async def lock(self, conn: Conn, *key: int) -> None:
         """Hold the lock named by ``key`` (one or two integers) until the transaction ends, across processes."""
@@ -89,6 +92,7 @@ class SQLiteDialect:
     name = "sqlite"
     notifies_other_processes = False
     bulk_copy = False
+    concurrent_writers = False
 
     async def lock(self, conn: Conn, *key: int) -> None:
         """Nothing to take: SQLite's single writer already serialises every write transaction."""
@@ -136,6 +140,7 @@ class PostgresDialect:
     name = "postgres"
     notifies_other_processes = True
     bulk_copy = True
+    concurrent_writers = True
 
     async def lock(self, conn: Conn, *key: int) -> None:
         marks = placeholders(len(key))

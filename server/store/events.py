@@ -14,6 +14,7 @@ from ..domain_errors import NameLimitReached, UnknownIdentity
 from ..live import CHANNEL as LIVE_CHANNEL
 from .contact_stats import StatsBatch, visible
 from .db import Conn, Database
+from .holders import find_holders, holder_of
 from .models import (
     AppendRequest,
     Contact,
@@ -167,15 +168,7 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     t = now_s()
 
     # 1. Contacts: each request's contact must exist; events land on the contact now holding it.
-    ids = sorted({r.contact_id for r in requests})
-    rows = await conn.fetch_all(f"SELECT id, role, merged_into FROM contacts WHERE id IN ({placeholders(len(ids))})",
-                                ids)
-    found = {r["id"]: (r["role"], r["merged_into"]) for r in rows}
-    roots = sorted({m for _, m in found.values() if m and m not in found})
-    if roots:
-        rows = await conn.fetch_all(
-            f"SELECT id, role, merged_into FROM contacts WHERE id IN ({placeholders(len(roots))})", roots)
-        found.update({r["id"]: (r["role"], r["merged_into"]) for r in rows})
+    found = await find_holders(conn, [r.contact_id for r in requests])
 
     # 2. Event names, per workspace.
     names_by_ws: dict[int, set[str]] = defaultdict(set)
@@ -202,14 +195,11 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     dropped_archived: dict[int, int] = defaultdict(int)
     refusals: dict[tuple[int, str, str], int] = defaultdict(int)  # (workspace, name, reason) → events
     for i, req in enumerate(requests):
-        holder = found.get(req.contact_id)
+        holder = holder_of(found, req.contact_id)  # merged away: the survivor holds the history now
         if holder is None:
             out[i] = UnknownIdentity("The identity token names no contact; ping again")
             continue
-        contact_id, role = req.contact_id, holder[0]
-        if holder[1]:  # merged away: the survivor holds the history now
-            contact_id = holder[1]
-            role = found.get(contact_id, (role, None))[0]
+        contact_id, role = holder
         new_names = sorted({e.event_name for e in req.events if (req.workspace_id, e.event_name) not in known})
         refused: dict[str, str] = {}
         if req.browser is not None and new_names:

@@ -33,6 +33,7 @@ from ..live import CHANNEL as LIVE_CHANNEL
 from .contact_stats import StatsBatch
 from .db import Conn
 from .events import create_event_name, lock_event_names
+from .holders import find_holders, holder_of
 from .models import AppendRequest, EventResult, NewEvent
 from .name_policy import MAX_ACTIVE_EVENT_NAMES, NAME_LIMIT, record_refusals
 from .sql_helpers import DAY, placeholders, tally
@@ -40,7 +41,6 @@ from .sql_helpers import DAY, placeholders, tally
 if TYPE_CHECKING:
     from .sql_store import SQLStore
 
-_LOOKUP_CHUNK = 500  # ids per ``IN (…)`` list
 _ACCEPTED, _DUPLICATE = EventResult("accepted"), EventResult("duplicate")  # shared: a chunk makes 20,000
 _COLUMNS = ("workspace_id", "contact_id", "event_name_id", "created_at", "received_at", "role", "source",
             "dedupe_key", "metadata", "metadata_types")
@@ -114,7 +114,7 @@ class _Planned:
 async def _plan_rows(conn: Conn, ws_id: int, source: str, groups: Sequence[ContactEvents], t: int) -> _Planned:
     """Per group: the contact now holding it (after a merge) and its role, its new names (created within the
     120-name limit, under the name lock, else the group is refused), its archived names' events dropped."""
-    holders = await _holders(conn, sorted({cid for cid, _ in groups}))
+    holders = await find_holders(conn, [cid for cid, _ in groups])
     names = {e.name for _, events in groups for e in events}
     known = await _known_names(conn, ws_id, names)
     active = await _lock_and_count_names(conn, ws_id) if names - known.keys() else 0
@@ -122,14 +122,11 @@ async def _plan_rows(conn: Conn, ws_id: int, source: str, groups: Sequence[Conta
     planned = _Planned([None] * len(groups))
     out, rows, owners = planned.out, planned.rows, planned.owners
     for i, (cid, events) in enumerate(groups):
-        holder = holders.get(cid)
+        holder = holder_of(holders, cid)  # merged away: the survivor holds the history now
         if holder is None:
             out[i] = UnknownIdentity("The identity token names no contact; ping again")
             continue
-        contact_id, role = cid, holder[0]
-        if holder[1]:  # merged away: the survivor holds the history now
-            contact_id = holder[1]
-            role = holders.get(contact_id, (role, None))[0]
+        contact_id, role = holder
         new_names = sorted({e.name for e in events if e.name not in known})
         if new_names and active + len(new_names) > MAX_ACTIVE_EVENT_NAMES:
             for name in new_names:
@@ -194,20 +191,6 @@ def _count_stored(groups: Sequence[ContactEvents], planned: _Planned, inserted: 
             for d in dropped:
                 drops[(name_id, d["key"][:255], d["reason"])] += 1
     return stored
-
-
-async def _holders(conn: Conn, ids: list[str]) -> dict[str, tuple[str, str | None]]:
-    """``contact id → (role, merged_into)`` for the chunk's contacts and the contacts they were merged into."""
-    found: dict[str, tuple[str, str | None]] = {}
-    for wanted in (ids, None):
-        if wanted is None:
-            wanted = sorted({m for _, m in found.values() if m and m not in found})
-        for start in range(0, len(wanted), _LOOKUP_CHUNK):
-            chunk = wanted[start:start + _LOOKUP_CHUNK]
-            rows = await conn.fetch_all(
-                f"SELECT id, role, merged_into FROM contacts WHERE id IN ({placeholders(len(chunk))})", chunk)
-            found.update({r["id"]: (r["role"], r["merged_into"]) for r in rows})
-    return found
 
 
 async def _known_names(conn: Conn, ws_id: int, names: set[str]) -> dict[str, tuple[int, bool]]:

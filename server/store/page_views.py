@@ -16,6 +16,7 @@ from typing import Any
 
 from ..domain_errors import UnknownIdentity
 from .db import Conn, Database
+from .holders import find_holders, holder_of
 from .models import Contact, Workspace
 from .sql_helpers import placeholders
 
@@ -102,37 +103,38 @@ class _PageViewRequest:
 
 
 async def _append_page_view_group(conn: Conn, requests: list[_PageViewRequest]) -> list[Any]:
-    """Each request's statuses, or the UnknownIdentity that refused it (before anything of it was written)."""
-    out: list[Any] = []
-    for request in requests:
-        try:
-            out.append(await _append_page_views(conn, request))
-        except UnknownIdentity as exc:
-            out.append(exc)
-    return out
-
-
-async def _append_page_views(conn: Conn, request: _PageViewRequest) -> list[str]:
-    row = await conn.fetch_one("SELECT id, role, merged_into FROM contacts WHERE workspace_id = ? AND id = ?",
-                               (request.workspace_id, request.contact_id))
-    if row is not None and row["merged_into"] is not None:
-        row = await conn.fetch_one("SELECT id, role, merged_into FROM contacts WHERE id = ?", (row["merged_into"],))
-    if row is None:
-        raise UnknownIdentity("The identity token names no contact; ping again")
-    stored: set[str] = set()
-    for start in range(0, len(request.views), _INSERT_CHUNK):
-        chunk = request.views[start:start + _INSERT_CHUNK]
+    """Each request's statuses, or the UnknownIdentity that refused it (nothing of it written). The requests'
+    contacts are looked up together and their rows inserted together, in request order; a key sent twice in
+    the group (a resend racing its original) is accepted for the first and a duplicate for the other."""
+    found = await find_holders(conn, [r.contact_id for r in requests])
+    out: list[Any] = [None] * len(requests)
+    rows: list[tuple[int, NewPageView, tuple[Any, ...]]] = []  # (request index, view, the row's values)
+    for i, request in enumerate(requests):
+        holder = holder_of(found, request.contact_id)
+        if holder is None or found[request.contact_id].workspace_id != request.workspace_id:
+            out[i] = UnknownIdentity("The identity token names no contact; ping again")
+            continue
+        contact_id, role = holder
+        rows += [(i, v, (request.workspace_id, contact_id, role, v.created_at, request.received_at, v.dedupe_key,
+                         v.url, v.title, v.referrer)) for v in request.views]
+    stored: set[tuple[int, str]] = set()
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start:start + _INSERT_CHUNK]
         values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
-        args: list[Any] = []
-        for v in chunk:
-            args += [request.workspace_id, row["id"], row["role"], v.created_at, request.received_at, v.dedupe_key,
-                     v.url, v.title, v.referrer]
-        rows = await conn.fetch_all(
+        inserted = await conn.fetch_all(
             "INSERT INTO page_views (workspace_id, contact_id, role, created_at, received_at, dedupe_key, "
             f"url, title, referrer) VALUES {values} ON CONFLICT (workspace_id, dedupe_key) DO NOTHING "
-            "RETURNING dedupe_key", args)
-        stored.update(r["dedupe_key"] for r in rows)
-    return ["accepted" if v.dedupe_key in stored else "duplicate" for v in request.views]
+            "RETURNING workspace_id, dedupe_key", [value for _, _, row in chunk for value in row])
+        stored.update((r["workspace_id"], r["dedupe_key"]) for r in inserted)
+    statuses: dict[int, list[str]] = {}
+    for i, view, row in rows:
+        key = (row[0], view.dedupe_key)
+        statuses.setdefault(i, []).append("accepted" if key in stored else "duplicate")
+        stored.discard(key)  # claimed: the same key again in this group is a duplicate
+    for i in range(len(requests)):
+        if out[i] is None:
+            out[i] = statuses.get(i, [])
+    return out
 
 
 class PageViews:
