@@ -8,12 +8,14 @@ transaction at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
 import asyncpg
 import pytest
 
+from trailmark.domain_errors import UnknownIdentity
 from trailmark.retention import purge_workspace
 from trailmark.store import SQLStore, open_store
 from trailmark.store.models import AppendRequest, NewEvent
@@ -120,7 +122,9 @@ async def test_erasure_beside_ingest_into_the_same_person_does_not_deadlock(stor
                                                                           caplog: pytest.LogCaptureFixture) -> None:
     """Ingest locks a contact (its events' foreign key) before the hot counter rows; erasure took the counter
     rows first and then waited to delete the contact: a deadlock (1 s and a retry) whenever an erased person's
-    browser was still sending. Erasure now locks the person's contacts first, the order ingest takes them in."""
+    browser was still sending. Erasure now locks the person's contacts first, the order ingest takes them in.
+    A batch that looked the contact up just before the erasure committed met a foreign-key violation, raised
+    as it was (a 500 at the HTTP edge); it is now run again, and the request refused as UnknownIdentity."""
     postgres_only(store)
     other = open_store(store_url)
     await other.open()
@@ -128,15 +132,13 @@ async def test_erasure_beside_ingest_into_the_same_person_does_not_deadlock(stor
         ws = await store.create_workspace("Erase vs ingest")
         now = int(time.time())
         caplog.set_level(logging.INFO, logger="trailmark.store")
-        for round_ in range(6):
+        for _ in range(6):
             people = [(await store.create_visitor(ws)).id for _ in range(4)]
 
             async def send(s: SQLStore, cid: str, k: int) -> None:
                 events = [NewEvent(("viewed", "paid")[j % 2], now - j, f"{cid}-{k}-{j}", {}, {}) for j in range(5)]
-                try:
+                with contextlib.suppress(UnknownIdentity):  # the person is gone: its token names no contact
                     await s.append_events(AppendRequest(ws.id, cid, "js", events))
-                except Exception:  # the person is gone: refused, as its token names no contact any more
-                    pass
 
             for cid in people:
                 await send(store, cid, -1)

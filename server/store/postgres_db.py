@@ -36,9 +36,11 @@ log = logging.getLogger("trailmark.store")
 MIGRATION_LOCK = 7300
 
 # Errors after which the whole transaction is simply run again: they mean "another transaction got
-# there first", and a fresh attempt (a fresh READ COMMITTED snapshot) sees what it did.
+# there first", and a fresh attempt (a fresh READ COMMITTED snapshot) sees what it did. A foreign-key
+# violation is one too: a contact erased (committed) after this transaction looked it up and before its events
+# went in; the fresh attempt no longer finds it and refuses that request alone (an answer, not a 500).
 _RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError,
-              asyncpg.exceptions.UniqueViolationError)
+              asyncpg.exceptions.UniqueViolationError, asyncpg.exceptions.ForeignKeyViolationError)
 _ATTEMPTS = 4
 
 
