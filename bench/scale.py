@@ -1,9 +1,10 @@
 """The figures docs/scale.md quotes, at a given number of stored events, on SQLite and PostgreSQL side by side:
 import (the importer's old writer, ``store.append_many``, and its lean one, ``store_import_chunk``, on the same
-chunks), the first timeline page, the admin's contact filters, and the 90-day purge.
+chunks), single-event ingest through the store (32 callers at once, against the same on a fresh empty database
+of that store, alternating), the first timeline page, the admin's contact filters, and the 90-day purge.
 
     python bench/scale.py [--events 1000000] [--contacts 100000] [--postgres postgresql://postgres@127.0.0.1/postgres]
-        [--purge-seconds 60] [--stores sqlite,postgres]
+        [--purge-seconds 60] [--ingest-seconds 5] [--stores sqlite,postgres]
 
 Each store gets a scratch copy of the cached dataset (bench/dataset.py, bench/dataset_postgres.py): a file copy,
 or ``CREATE DATABASE … TEMPLATE``), since importing and purging change it; the copy is removed at the end.
@@ -78,7 +79,46 @@ async def import_chunks(store: Any, ws: Any, chunks: int) -> dict[str, list[floa
     return rates
 
 
-async def measure(url: str, ds: Any, *, chunks: int, purge_seconds: float, log: Any) -> dict[str, str]:
+async def ingest_rate(store: Any, ws: Any, name: str, seconds: float, run: str) -> float:
+    """Single-event requests/s through the store (group commit, durable), 32 visitors sending at once."""
+    from trailmark.store.models import AppendRequest, NewEvent
+
+    visitors = [(await store.create_visitor(ws)).id for _ in range(32)]
+    sent = 0
+    started = time.perf_counter()
+
+    async def client(cid: str) -> None:
+        nonlocal sent
+        while time.perf_counter() - started < seconds:
+            event = NewEvent(name, int(time.time()), f"{run}-{cid}-{sent}", {"plan": "pro"}, {"plan": "string"})
+            await store.append_events(AppendRequest(ws.id, cid, "js", [event]))
+            sent += 1
+
+    await asyncio.gather(*(client(cid) for cid in visitors))
+    return sent / (time.perf_counter() - started)
+
+
+async def ingest_beside_fresh(store: Any, ws: Any, fresh_url: str, name: str, seconds: float) -> str:
+    """The big store's ingest rate against a fresh empty database's, two alternating rounds each."""
+    from trailmark.store import open_store
+
+    fresh = open_store(fresh_url)
+    await fresh.open()
+    try:
+        fresh_ws = await fresh.create_workspace("Fresh")
+        big: list[float] = []
+        empty: list[float] = []
+        for n in range(2):
+            big.append(await ingest_rate(store, ws, name, seconds, f"big{n}"))
+            empty.append(await ingest_rate(fresh, fresh_ws, name, seconds, f"fresh{n}"))
+    finally:
+        await fresh.close()
+    return (f"{statistics.median(big):,.0f} requests/s (fresh empty database, same run: "
+            f"{statistics.median(empty):,.0f}; ratio {statistics.median(big) / statistics.median(empty):.2f})")
+
+
+async def measure(url: str, ds: Any, *, chunks: int, purge_seconds: float, log: Any,
+                  fresh_url: str | None = None, ingest_seconds: float = 5.0) -> dict[str, str]:
     from trailmark.store import open_store
     from trailmark.store.admin_reads import EventFilter
 
@@ -104,6 +144,10 @@ async def measure(url: str, ds: Any, *, chunks: int, purge_seconds: float, log: 
             first, _ = await timed(lambda f=f: store.admin_contacts(ws, filters=f, limit=50))
             warm = [(await timed(lambda f=f: store.admin_contacts(ws, filters=f, limit=50)))[0] for _ in range(5)]
             out[f"contacts: {label}"] = f"{ms(warm)} (first call {first * 1000:.0f} ms)"
+        if fresh_url:
+            log("    ingest…")
+            out["ingest: single-event requests through the store, 32 at once"] = await ingest_beside_fresh(
+                store, ws, fresh_url, sqlite_dataset.EVENT_NAMES[0], ingest_seconds)
         log("    import…")
         for label, rates in (await import_chunks(store, ws, chunks)).items():
             out[f"import, {CHUNK:,}-event chunks, {label}"] = \
@@ -145,6 +189,7 @@ async def main() -> None:
     ap.add_argument("--stores", default="sqlite,postgres")
     ap.add_argument("--chunks", type=int, default=2, help="import chunks per writer")
     ap.add_argument("--purge-seconds", type=float, default=60.0)
+    ap.add_argument("--ingest-seconds", type=float, default=5.0, help="length of one ingest round (0: no ingest)")
     args = ap.parse_args()
     results: dict[str, dict[str, str]] = {}
     for kind in args.stores.split(","):
@@ -153,19 +198,28 @@ async def main() -> None:
         if kind == "postgres":
             ds = await dataset_postgres.postgres_dataset(args.postgres, args.events, args.contacts)
             url = await scratch_postgres(args.postgres, ds)
+            fresh_name = "tm_scale_fresh"
+            await dataset_postgres.admin_sql(args.postgres, f"DROP DATABASE IF EXISTS {fresh_name}")
+            await dataset_postgres.admin_sql(args.postgres, f"CREATE DATABASE {fresh_name}")
+            fresh_url = dataset_postgres.database_url(args.postgres, fresh_name)
         else:
             ds = await asyncio.to_thread(sqlite_dataset.dataset, args.events, args.contacts)
             url = f"{ds.path}.scratch.db"
             shutil.copyfile(ds.path, url)
+            fresh_url = f"{ds.path}.fresh.db"
         try:
             results[kind] = await measure(url, ds, chunks=args.chunks, purge_seconds=args.purge_seconds,
-                                          log=lambda m: print(m, flush=True))
+                                          log=lambda m: print(m, flush=True),
+                                          fresh_url=fresh_url if args.ingest_seconds > 0 else None,
+                                          ingest_seconds=args.ingest_seconds)
         finally:
             if kind == "postgres":
-                await dataset_postgres.admin_sql(args.postgres, f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]}")
+                for database in (url.rsplit("/", 1)[1], fresh_name):
+                    await dataset_postgres.admin_sql(args.postgres, f"DROP DATABASE IF EXISTS {database}")
             else:
-                for suffix in ("", "-wal", "-shm"):
-                    Path(url + suffix).unlink(missing_ok=True)
+                for path in (url, fresh_url):
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(path + suffix).unlink(missing_ok=True)
         for label, figure in results[kind].items():
             print(f"  {label:<62} {figure}", flush=True)
     print(f"load at the end: {os.getloadavg()[0]:.1f}")
