@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from typing import Any
 
 import asyncpg
 import pytest
@@ -19,6 +20,7 @@ from trailmark.domain_errors import UnknownIdentity
 from trailmark.retention import purge_workspace
 from trailmark.store import SQLStore, open_store
 from trailmark.store.models import AppendRequest, NewEvent
+from trailmark.store.page_views import NewPageView
 
 from .test_contact_stats import recount
 
@@ -151,3 +153,98 @@ async def test_erasure_beside_ingest_into_the_same_person_does_not_deadlock(stor
         assert kept == fresh
     finally:
         await other.close()
+
+
+async def test_page_views_and_events_beside_erasure_of_merged_people(store: SQLStore, store_url: str,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """Browsers of merged people (tokens naming the merged-away visitor and the survivor) send page views and
+    events together (one shared transaction, as POST /messenger/web/events) from two processes while the
+    people are erased: every request is stored or refused as UnknownIdentity, no deadlock, stats exact, nothing
+    left behind."""
+    postgres_only(store)
+    other = open_store(store_url)
+    await other.open()
+    try:
+        ws = await store.create_workspace("Erase vs views")
+        now = int(time.time())
+        caplog.set_level(logging.INFO, logger="trailmark.store")
+        unexpected: list[BaseException] = []
+        for round_ in range(4):
+            people: list[tuple[str, str]] = []
+            for p in range(4):
+                user = (await store.identify_user(ws, (await store.create_visitor(ws)).id,
+                                                  user_id=f"u{round_}-{p}", email=None, reason="t", proof="t")).id
+                merged = (await store.create_visitor(ws)).id
+                await store.merge_contacts(ws, merged, user, reason="t", proof="t")
+                people.append((user, merged))
+
+            async def send(s: SQLStore, cid: str, k: int) -> None:
+                events = [NewEvent(("viewed", "paid")[j % 2], now - j, f"e-{cid}-{k}-{j}", {}, {}) for j in range(3)]
+                views = [NewPageView(f"https://x.example/{j}", None, None, now - j, f"p-{cid}-{k}-{j}")
+                         for j in range(3)]
+                got = await asyncio.gather(s.append_events(AppendRequest(ws.id, cid, "js", events)),
+                                           s.append_page_views(ws, cid, views), return_exceptions=True)
+                unexpected.extend(g for g in got if isinstance(g, BaseException) and not isinstance(g, UnknownIdentity))
+
+            for user, merged in people:
+                await send(store, user, -1)
+                await send(store, merged, -1)
+            await asyncio.gather(*(send(s, cid, k) for k in range(3) for pair in people for cid in pair
+                                   for s in (store, other)),
+                                 *(store.delete_contact(ws, u) for u, _ in people[::2]),
+                                 *(other.delete_contact(ws, u) for u, _ in people[1::2]))
+        assert not unexpected, [repr(e) for e in unexpected]
+        lost = [r.getMessage() for r in caplog.records if "DeadlockDetectedError" in r.getMessage()]
+        assert not lost, f"{len(lost)} deadlocks"
+        kept, fresh = await recount(store)
+        assert kept == fresh
+    finally:
+        await other.close()
+
+
+async def test_page_views_for_a_contact_erased_after_the_look_up_are_refused(store: SQLStore, store_url: str) -> None:
+    """The page-views writer's own race (the ingest test above): the erasure deletes the contact and holds
+    its transaction open; the page view's insert waits on the contact's row, then meets a foreign-key violation
+    when the erasure commits. Answered UnknownIdentity (a 401), not the driver's error (a 500)."""
+    postgres_only(store)
+    ws = await store.create_workspace("Erase vs one view")
+    visitor = (await store.create_visitor(ws)).id
+    now = int(time.time())
+    eraser = await asyncpg.connect(store_url)
+    try:
+        tx = eraser.transaction()
+        await tx.start()
+        await eraser.execute("DELETE FROM contacts WHERE id = $1", visitor)
+        view = asyncio.create_task(store.append_page_views(ws, visitor, [NewPageView("https://x/", None, None, now,
+                                                                                     "k")]))
+        await asyncio.sleep(0.5)
+        await tx.commit()
+        with pytest.raises(UnknownIdentity):
+            await view
+    finally:
+        await eraser.close()
+
+
+async def test_browser_batches_beside_erasure_never_answer_500(make_harness: Any) -> None:
+    """At the HTTP edge: POST /messenger/web/events with page views and events for people being erased is
+    answered 200 or 401, never 500."""
+    async with make_harness() as h:
+        sessions = []
+        for _ in range(6):
+            answer = await h.visitor()
+            sessions.append((answer["session"], answer["contact"]["id"] if "contact" in answer else None))
+        statuses: list[int] = []
+
+        async def track(session: str, k: int) -> None:
+            r = await h.track(session, *({"id": f"{k}-e{j}", "event_name": "viewed"} for j in range(2)),
+                              *({"id": f"{k}-p{j}", "type": "page_view", "url": f"https://x/{j}"} for j in range(2)))
+            statuses.append(r.status_code)
+            assert r.status_code in (200, 401), r.text
+
+        contacts = []
+        async with h.store.db.read() as conn:
+            contacts = [r["id"] for r in await conn.fetch_all("SELECT id FROM contacts WHERE workspace_id = ?",
+                                                               (h.workspace.id,))]
+        await asyncio.gather(*(track(s, k * 100 + i) for k in range(4) for i, (s, _) in enumerate(sessions)),
+                             *(h.store.delete_contact(h.workspace, c) for c in contacts))
+        assert set(statuses) <= {200, 401}

@@ -6,8 +6,11 @@ time, audience event filters with the contact list's SQL, caps, retries getting 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
+
+import pytest
 
 from trailmark.messages.document import parse_message
 from trailmark.messages.engine import PENDING_DAYS, explain, messages_for_event
@@ -291,3 +294,50 @@ async def test_an_event_no_live_message_uses_costs_a_dict_lookup(harness, monkey
     await apply(store, ws, banner(key="views", trigger={"event": "page-viewed"}, content={"text": "Hi"}), now=now - 60)
     [d] = await messages_for_event(store, ws, ada, TrackedEvent("page-viewed", now, "z1"), source="js", now=now)
     assert d.message_key == "views" and loads == [ws.id, ws.id]
+
+
+async def test_a_delivery_for_a_contact_erased_since_it_was_resolved_is_not_a_driver_error(
+        harness: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """POST /messenger/web/events, after its events committed, resolves the contact and records the deliveries its
+    events trigger (messenger_messages.for_batch). A contact erased in between met a foreign-key violation on
+    every attempt, and the driver's error escaped (a 500 at the edge; IntegrityError on SQLite). The delivery's
+    transaction now checks that the contact is still there: nothing is delivered."""
+    from trailmark.messages.engine import messages_for_event
+
+
+    store, ws = harness.store, harness.workspace
+    now = int(time.time())
+    await apply(store, ws, banner(), now=now - 60)
+    ada = await store.create_contact(ws, "user", external_id="1", name="Ada")
+    ev = await track(store, ws, ada.id, "upload-complete", now - 2, "b1")
+    await store.delete_contact(ws, ada.id)  # erased after for_batch resolved ``ada``
+    caplog.set_level(logging.INFO, logger="trailmark.store")
+    try:
+        got: Any = await messages_for_event(store, ws, ada, ev, source="js", page_url="https://x/", now=now)
+    except Exception as exc:
+        got = exc
+    retried = [r for r in caplog.records if "ForeignKeyViolationError" in r.getMessage()]
+    assert got == [], f"{type(got).__name__} after {len(retried) + 1} attempts: {got}"
+
+
+async def test_browser_batch_whose_person_is_erased_before_its_deliveries_is_not_a_500(
+        harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same at the HTTP edge: the batch's event is stored, then the person is erased (here: right after
+    for_batch resolved the contact) before the triggered banner's delivery is recorded."""
+    h = harness
+    await apply(h.store, h.workspace, banner(), now=int(time.time()) - 60)
+    session = (await h.visitor())["session"]
+    resolve = h.store.resolve_contact
+
+    async def resolve_then_erase(ws: Any, contact_id: str) -> Any:
+        contact = await resolve(ws, contact_id)
+        await h.store.delete_contact(ws, contact_id)
+        return contact
+
+    monkeypatch.setattr(h.store, "resolve_contact", resolve_then_erase)
+    try:
+        r = await h.track(session, {"id": "e1", "event_name": "upload-complete", "metadata": {"type": "JPEG"}},
+                          {"id": "p1", "type": "page_view", "url": "https://x/"})
+    except Exception as exc:
+        pytest.fail(f"the app raised {type(exc).__name__}: {exc}")
+    assert r.status_code != 500, r.text

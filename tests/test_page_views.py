@@ -15,9 +15,10 @@ from trailmark import cli
 from trailmark.admin.render import human_date
 from trailmark.admin.settings_form import read_settings
 from trailmark.admin.timeline import EVENT, PAGE_VIEW, Cursor, parse_cursor
+from trailmark.domain_errors import UnknownIdentity
 from trailmark.messages.document import DocumentInvalid, parse_message, to_document
 from trailmark.retention import purge_workspace
-from trailmark.store import open_store
+from trailmark.store import SQLStore, open_store
 from trailmark.store.admin_reads import EventFilter
 from trailmark.store.db import SQLiteDatabase
 from trailmark.store.models import AppendRequest, NewEvent
@@ -401,8 +402,6 @@ async def test_requests_queued_together_are_looked_up_and_stored_together(store)
     request still gets its own statuses; a key sent twice in the group (a resend racing its original) is
     accepted once; a merged visitor's views land on the survivor; an unknown contact, or one of another
     workspace, is refused alone."""
-    from trailmark.domain_errors import UnknownIdentity
-
     ws, other_ws = await store.create_workspace("Views"), await store.create_workspace("Other")
     now = int(time.time())
     visitor, merged = (await store.create_visitor(ws)).id, (await store.create_visitor(ws)).id
@@ -426,3 +425,45 @@ async def test_requests_queued_together_are_looked_up_and_stored_together(store)
         rows = await conn.fetch_all("SELECT contact_id, dedupe_key, role FROM page_views ORDER BY dedupe_key")
     assert [(r["dedupe_key"], r["contact_id"], r["role"]) for r in rows] == [
         ("a", visitor, "visitor"), ("b", visitor, "visitor"), ("c", visitor, "visitor"), ("m", user, "user")]
+
+
+async def test_a_group_across_workspaces_and_insert_chunks_claims_each_key_once(store: SQLStore) -> None:
+    """One group: the same key in two workspaces (both accepted), a key sent twice straddling the 300-row chunk
+    boundary (the first claims it), an unknown contact between them, and > 500 contacts (the look-up's chunks)."""
+    ws, other_ws = await store.create_workspace("A"), await store.create_workspace("B")
+    now = int(time.time())
+    a, b = (await store.create_visitor(ws)).id, (await store.create_visitor(other_ws)).id
+    many = [(await store.create_visitor(ws)).id for _ in range(510)]
+
+    def views(prefix: str, n: int) -> list[NewPageView]:
+        return [NewPageView(f"https://x/{prefix}{j}", None, None, now, f"{prefix}{j}") for j in range(n)]
+
+    calls = [store.append_page_views(ws, a, views("k", 299) + views("z", 1)),  # rows 0..299: z0 is row 299
+             store.append_page_views(other_ws, b, views("k", 1)),
+             store.append_page_views(ws, "nobody", views("z", 1)),
+             store.append_page_views(ws, a, views("z", 1) + views("y", 1)),  # z0 again, in the next chunk
+             *(store.append_page_views(ws, c, [NewPageView("https://x/", None, None, now, f"m-{c}")]) for c in many)]
+    got = await asyncio.gather(*calls, return_exceptions=True)
+    assert got[0] == ["accepted"] * 300
+    assert got[1] == ["accepted"]
+    assert isinstance(got[2], UnknownIdentity)
+    assert got[3] == ["duplicate", "accepted"]
+    assert all(g == ["accepted"] for g in got[4:])
+
+
+async def test_events_refuse_a_contact_of_another_workspace_as_page_views_do(store: SQLStore) -> None:
+    """Every writer refuses a contact of another workspace (one look-up, store/holders.py, gives each contact's
+    workspace); ingest used not to check, storing workspace A's events on workspace B's contact."""
+    ws, other_ws = await store.create_workspace("A"), await store.create_workspace("B")
+    stranger = (await store.create_visitor(other_ws)).id
+    now = int(time.time())
+    with pytest.raises(UnknownIdentity):
+        await store.append_page_views(ws, stranger, [NewPageView("https://x/", None, None, now, "p")])
+    with pytest.raises(UnknownIdentity):
+        await store.append_events(AppendRequest(ws.id, stranger, "js", [NewEvent("viewed", now, "e", {}, {})]))
+    from trailmark.store.import_writer import ImportEvent, store_import_chunk
+
+    [outcome] = await store_import_chunk(store, ws.id, "import", [(stranger, [ImportEvent("viewed", now, "i", None,
+                                                                                          None)])])
+    assert isinstance(outcome, UnknownIdentity)
+    assert await store.count_events(ws) == 0 and await store.count_events(other_ws) == 0

@@ -196,7 +196,7 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     refusals: dict[tuple[int, str, str], int] = defaultdict(int)  # (workspace, name, reason) → events
     for i, req in enumerate(requests):
         holder = holder_of(found, req.contact_id)  # merged away: the survivor holds the history now
-        if holder is None:
+        if holder is None or found[req.contact_id].workspace_id != req.workspace_id:
             out[i] = UnknownIdentity("The identity token names no contact; ping again")
             continue
         contact_id, role = holder

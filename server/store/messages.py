@@ -289,6 +289,13 @@ class MessageStore:
 
         async def job(conn: Conn) -> tuple[int | None, bool]:
             await conn.dialect.lock(conn, _lock_key(contact_id))
+            # The contact may have been erased since the caller resolved it (an erasure beside its browser's
+            # batch): nothing to deliver. Erased after this read, the insert's foreign key fails and the
+            # transaction runs again (postgres_db: a lost race), and this read then sees it gone.
+            alive = await conn.fetch_one("SELECT 1 AS x FROM contacts WHERE id = ? AND workspace_id = ?",
+                                         (contact_id, workspace.id))
+            if alive is None:
+                return None, False
             seen = await conn.fetch_one(
                 "SELECT id FROM message_deliveries WHERE message_id = ? AND dedupe_key = ?", (message.id, dedupe_key)
             )

@@ -150,8 +150,10 @@ class PageViews:
         queued together share one transaction, and a browser batch's events and page views one commit."""
         if not views:
             return []
-        # Ranked before ingest's group in a shared transaction: a fixed lock order (no deadlock between two
-        # batches holding the same resent page view), and the hot counters locked last (db.in_run_order).
+        # Ranked before ingest's group in a shared transaction: a fixed order between the two groups (no
+        # deadlock between two batches, one holding a resent page view, the other its events), and the hot
+        # counters locked last (db.in_run_order). Within the group rows go in request order, as events do: two
+        # batches holding the same resent page views in opposite orders may deadlock, and are run again.
         result: list[str] = await self.db.write_grouped(
             _append_page_view_group, _PageViewRequest(workspace.id, contact_id, views, int(time.time())), rank=-1)
         return result
