@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from .contact_stats import subtract_purged
 from .db import Conn, Database
@@ -80,20 +81,15 @@ class Retention:
             # deleting overlapping rows lock them in different orders and deadlock (PostgreSQL). Ingest never
             # takes this lock, and the purge takes it before any row.
             await conn.dialect.lock(conn, PURGE_LOCK, workspace.id)
-            since, args = _from(cursor.events_from, "e")
-            gone = await conn.fetch_all(
-                f"DELETE FROM events WHERE id IN (SELECT e.id {self._EXPIRED_EVENTS}{since} "
-                "ORDER BY e.created_at LIMIT ?) RETURNING event_name_id, contact_id, created_at",
-                (workspace.id, cutoff, *args, batch_size))
+            gone = await _delete_oldest(conn, "events", "e", self._EXPIRED_EVENTS,
+                                        "event_name_id, contact_id, created_at", (workspace.id, cutoff),
+                                        cursor.events_from, batch_size)
             if gone:
                 # Only visitor-phase events expire: the per-contact stats they were counted in lose them.
                 await subtract_purged(conn, Counter((r["event_name_id"], r["contact_id"]) for r in gone))
                 return len(gone), 0, "events_from", max(r["created_at"] for r in gone)
-            since, args = _from(cursor.page_views_from, "p")
-            views = await conn.fetch_all(
-                f"DELETE FROM page_views WHERE id IN (SELECT p.id {self._EXPIRED_PAGE_VIEWS}{since} "
-                "ORDER BY p.created_at LIMIT ?) RETURNING created_at",
-                (workspace.id, cutoff, *args, batch_size))
+            views = await _delete_oldest(conn, "page_views", "p", self._EXPIRED_PAGE_VIEWS, "created_at",
+                                         (workspace.id, cutoff), cursor.page_views_from, batch_size)
             if views:
                 return len(views), 0, "page_views_from", max(r["created_at"] for r in views)
             v = await conn.execute(f"DELETE FROM contacts WHERE id IN (SELECT c.id {self._EXPIRED_VISITORS} LIMIT ?)",
@@ -106,6 +102,11 @@ class Retention:
         return deleted, visitors
 
 
-def _from(created_at: int | None, alias: str) -> tuple[str, tuple[int, ...]]:
-    """The cursor's condition on the walk (nothing before a round's first batch)."""
-    return ("", ()) if created_at is None else (f" AND {alias}.created_at >= ?", (created_at,))
+async def _delete_oldest(conn: Conn, table: str, alias: str, expired: str, returning: str, args: tuple[int, int],
+                         since: int | None, batch_size: int) -> list[Any]:
+    """Delete the oldest ``batch_size`` rows of ``table`` that ``expired`` (a ``FROM … WHERE`` over ``alias``,
+    with ``args``) selects, from the cursor's ``since`` on (all of them before a round's first batch)."""
+    after, after_args = ("", ()) if since is None else (f" AND {alias}.created_at >= ?", (since,))
+    return await conn.fetch_all(
+        f"DELETE FROM {table} WHERE id IN (SELECT {alias}.id {expired}{after} ORDER BY {alias}.created_at LIMIT ?) "
+        f"RETURNING {returning}", (*args, *after_args, batch_size))
