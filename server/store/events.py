@@ -195,8 +195,8 @@ async def _append_group(conn: Conn, requests: list[AppendRequest]) -> list[Any]:
     dropped_archived: dict[int, int] = defaultdict(int)
     refusals: dict[tuple[int, str, str], int] = defaultdict(int)  # (workspace, name, reason) → events
     for i, req in enumerate(requests):
-        holder = holder_of(found, req.contact_id)  # merged away: the survivor holds the history now
-        if holder is None or found[req.contact_id].workspace_id != req.workspace_id:
+        holder = holder_of(found, req.contact_id, req.workspace_id)  # merged away: the survivor holds it now
+        if holder is None:
             out[i] = UnknownIdentity("The identity token names no contact; ping again")
             continue
         contact_id, role = holder

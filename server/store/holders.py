@@ -36,10 +36,11 @@ async def find_holders(conn: Conn, ids: list[str]) -> dict[str, Found]:
     return found
 
 
-def holder_of(found: dict[str, Found], contact_id: str) -> tuple[str, str] | None:
-    """``(id, role)`` of the contact now holding ``contact_id``'s history, or None when it names no contact."""
+def holder_of(found: dict[str, Found], contact_id: str, workspace_id: int) -> tuple[str, str] | None:
+    """``(id, role)`` of the contact now holding ``contact_id``'s history, or None when it names no contact of
+    ``workspace_id`` (none at all, or one of another workspace)."""
     own = found.get(contact_id)
-    if own is None:
+    if own is None or own.workspace_id != workspace_id:
         return None
     if own.merged_into is None:
         return contact_id, own.role

@@ -122,8 +122,8 @@ async def _plan_rows(conn: Conn, ws_id: int, source: str, groups: Sequence[Conta
     planned = _Planned([None] * len(groups))
     out, rows, owners = planned.out, planned.rows, planned.owners
     for i, (cid, events) in enumerate(groups):
-        holder = holder_of(holders, cid)  # merged away: the survivor holds the history now
-        if holder is None or holders[cid].workspace_id != ws_id:
+        holder = holder_of(holders, cid, ws_id)  # merged away: the survivor holds the history now
+        if holder is None:
             out[i] = UnknownIdentity("The identity token names no contact; ping again")
             continue
         contact_id, role = holder

@@ -110,8 +110,8 @@ async def _append_page_view_group(conn: Conn, requests: list[_PageViewRequest]) 
     out: list[Any] = [None] * len(requests)
     rows: list[tuple[int, NewPageView, tuple[Any, ...]]] = []  # (request index, view, the row's values)
     for i, request in enumerate(requests):
-        holder = holder_of(found, request.contact_id)
-        if holder is None or found[request.contact_id].workspace_id != request.workspace_id:
+        holder = holder_of(found, request.contact_id, request.workspace_id)
+        if holder is None:
             out[i] = UnknownIdentity("The identity token names no contact; ping again")
             continue
         contact_id, role = holder
