@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .contact_stats import subtract_purged
@@ -75,8 +75,8 @@ class Retention:
         deleted)``. Call until it returns ``(0, 0)``, with one ``cursor`` for the round (same cutoff)."""
         cursor = cursor or PurgeCursor()
 
-        async def job(conn: Conn) -> tuple[int, int, str, int | None]:
-            """(events or page views deleted, visitors deleted, which, the cursor's new place)."""
+        async def job(conn: Conn) -> tuple[int, int, PurgeCursor]:
+            """(events or page views deleted, visitors deleted, the cursor's new place)."""
             # One purge batch per workspace at a time, across processes (each may run the purge): two batches
             # deleting overlapping rows lock them in different orders and deadlock (PostgreSQL). Ingest never
             # takes this lock, and the purge takes it before any row.
@@ -87,20 +87,19 @@ class Retention:
             if gone:
                 # Only visitor-phase events expire: the per-contact stats they were counted in lose them.
                 await subtract_purged(conn, Counter((r["event_name_id"], r["contact_id"]) for r in gone))
-                return len(gone), 0, "events_from", max(r["created_at"] for r in gone)
+                return len(gone), 0, replace(cursor, events_from=max(r["created_at"] for r in gone))
             views = await _delete_oldest(conn, "page_views", "p", self._EXPIRED_PAGE_VIEWS, "created_at",
                                          (workspace.id, cutoff), cursor.page_views_from, batch_size)
             if views:
-                return len(views), 0, "page_views_from", max(r["created_at"] for r in views)
+                return len(views), 0, replace(cursor, page_views_from=max(r["created_at"] for r in views))
             v = await conn.execute(f"DELETE FROM contacts WHERE id IN (SELECT c.id {self._EXPIRED_VISITORS} LIMIT ?)",
                                    (workspace.id, cutoff, batch_size))
-            return 0, v, "", None
+            return 0, v, cursor
 
-        deleted, visitors, which, place = await self.db.write(job)
-        if which:  # moved only once the batch committed
-            setattr(cursor, which, place)
+        deleted, visitors, moved = await self.db.write(job)
+        # Moved only once the batch committed (a job may run again after a lost race).
+        cursor.events_from, cursor.page_views_from = moved.events_from, moved.page_views_from
         return deleted, visitors
-
 
 async def _delete_oldest(conn: Conn, table: str, alias: str, expired: str, returning: str, args: tuple[int, int],
                          since: int | None, batch_size: int) -> list[Any]:
